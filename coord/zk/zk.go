@@ -138,9 +138,8 @@ type eventQueue struct {
 }
 
 type sessionChange struct {
-	state   zk.State
-	id      int64
-	timeout time.Duration
+	state zk.State
+	id    int64
 }
 
 // onEvent runs on the library's connection goroutine.

@@ -134,9 +134,6 @@ func (p *process) kill() error {
 	}
 }
 
-// logTail returns the last n lines of the process log.
-func (p *process) logTail(n int) string { return fileTail(p.logPath, n) }
-
 // fileTail returns the last n lines of a file, or a note saying why it could
 // not be read.
 func fileTail(path string, n int) string {
