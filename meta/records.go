@@ -224,15 +224,19 @@ type AgentLive struct {
 	StartedAt time.Time `json:"started_at"`
 }
 
-// Instance is one redis-server an agent must run.
+// Instance is one redis-server an agent must run. The agent always runs it
+// in cluster mode, bound to its host's address (Agent.Addr).
 type Instance struct {
 	Port           int    `json:"port"`
 	Cluster        string `json:"cluster"`
 	MaxMemoryBytes int64  `json:"maxmemory_bytes,omitempty"`
 	// Persistence is "none", "rdb" or "aof".
 	Persistence string `json:"persistence,omitempty"`
-	// PasswordFrom names the cluster whose credentials the instance uses.
+	// PasswordFrom names the cluster whose credentials (requirepass and
+	// masterauth) the instance uses; empty means no password.
 	PasswordFrom string `json:"password_from,omitempty"`
+	// NodeTimeout is cluster-node-timeout; zero means 15s.
+	NodeTimeout Duration `json:"node_timeout,omitempty"`
 }
 
 // DesiredState is /agents/{host}/desired, written by the manager.
