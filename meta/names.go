@@ -32,8 +32,12 @@ const (
 	AgentsDir   = "/agents"
 	OpsDir      = "/ops"
 	UsersDir    = "/users"
+	AuditDir    = "/audit"
 	// LeaderPath is the ephemeral record of the leading r2m server.
 	LeaderPath = "/manager/leader"
+	// SecretPath holds the key that signs console session cookies, shared
+	// by every r2m server.
+	SecretPath = "/manager/secret"
 )
 
 func join(kind, dir, name string, rest ...string) (string, error) {
@@ -112,3 +116,6 @@ func TokenPath(user, id string) (string, error) {
 	}
 	return dir + "/" + id, nil
 }
+
+// AuditPath is /audit/{id}.
+func AuditPath(id string) (string, error) { return join("audit id", AuditDir, id) }

@@ -21,6 +21,8 @@ const (
 	LeaderSchema       = 1
 	UserSchema         = 1
 	TokenSchema        = 1
+	AuditSchema        = 1
+	SecretSchema       = 1
 )
 
 // Duration is a time.Duration that reads and writes JSON as a Go duration
@@ -363,4 +365,24 @@ type Token struct {
 	Hash      string    `json:"hash"`
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
+}
+
+// AuditEntry is /audit/{id}: one mutation made through the API. IDs sort
+// by time.
+type AuditEntry struct {
+	Header
+	ID     string    `json:"id"`
+	Time   time.Time `json:"time"`
+	User   string    `json:"user"`
+	Action string    `json:"action"`
+	Target string    `json:"target,omitempty"`
+	Result string    `json:"result"`
+	Status int       `json:"status"`
+}
+
+// Secret is /manager/secret: the key that signs console session cookies.
+type Secret struct {
+	Header
+	Key       []byte    `json:"key"`
+	CreatedAt time.Time `json:"created_at"`
 }

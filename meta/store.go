@@ -113,3 +113,17 @@ func (s *Store) Token(user, id string) Ref[Token] {
 	p, err := TokenPath(user, id)
 	return newRef[Token](s.c, TokenSchema, p, err)
 }
+
+// Audit is /audit.
+func (s *Store) Audit() Dir { return s.dir(AuditDir, nil) }
+
+// AuditEntry is /audit/{id}.
+func (s *Store) AuditEntry(id string) Ref[AuditEntry] {
+	p, err := AuditPath(id)
+	return newRef[AuditEntry](s.c, AuditSchema, p, err)
+}
+
+// Secret is /manager/secret.
+func (s *Store) Secret() Ref[Secret] {
+	return newRef[Secret](s.c, SecretSchema, SecretPath, nil)
+}
