@@ -100,3 +100,94 @@ type AuditEntry struct {
 	Result string    `json:"result"` // "ok" or the error
 	Status int       `json:"status"`
 }
+
+// ClientConfig is the configuration an app's clients follow live. It
+// mirrors meta.ClientConfig; durations are Go duration strings.
+type ClientConfig struct {
+	PoolSize          int    `json:"pool_size,omitempty"`
+	DialTimeout       string `json:"dial_timeout,omitempty"`
+	ReadTimeout       string `json:"read_timeout,omitempty"`
+	WriteTimeout      string `json:"write_timeout,omitempty"`
+	MaxRetries        int    `json:"max_retries,omitempty"`
+	ReadFromReplica   bool   `json:"read_from_replica,omitempty"`
+	ClientCache       bool   `json:"client_cache,omitempty"`
+	ClientCacheBytes  int64  `json:"client_cache_bytes,omitempty"`
+	HeartbeatInterval string `json:"heartbeat_interval,omitempty"`
+}
+
+// App is an app as the API shows it.
+type App struct {
+	Name            string       `json:"name"`
+	ActiveCluster   string       `json:"active_cluster"`
+	StandbyClusters []string     `json:"standby_clusters,omitempty"`
+	Config          ClientConfig `json:"config"`
+	ConfigVersion   int64        `json:"config_version"`
+	Clients         int          `json:"clients"`
+	CreatedAt       time.Time    `json:"created_at"`
+	UpdatedAt       time.Time    `json:"updated_at"`
+}
+
+// NewApp is POST /api/v1/apps: bind an app name to an existing cluster.
+type NewApp struct {
+	Name    string `json:"name"`
+	Cluster string `json:"cluster"`
+}
+
+// ClientInfo is one live client registration with its flags.
+type ClientInfo struct {
+	ID            string    `json:"id"`
+	Name          string    `json:"name"`
+	Host          string    `json:"host"`
+	PID           int       `json:"pid"`
+	ProcessStart  time.Time `json:"process_start"`
+	CreationSite  string    `json:"creation_site"`
+	CreatedAt     time.Time `json:"created_at"`
+	Age           string    `json:"age"`
+	ClientVersion string    `json:"client_version"`
+	GoVersion     string    `json:"go_version"`
+	Cluster       string    `json:"cluster"`
+	TopologyEpoch int64     `json:"topology_epoch"`
+	ConfigVersion int64     `json:"config_version"`
+	OpenConns     int       `json:"open_conns"`
+	HeartbeatAt   time.Time `json:"heartbeat_at"`
+	HeartbeatAge  string    `json:"heartbeat_age"`
+	Commands      int64     `json:"commands"`
+	Errors        int64     `json:"errors"`
+	P50           string    `json:"p50"`
+	P99           string    `json:"p99"`
+	// Flags are the problems this client shows (codes from Flag.Code).
+	Flags []string `json:"flags,omitempty"`
+}
+
+// Flag is a suspected problem, explained.
+type Flag struct {
+	// Code is "leak" (one process holds too many clients), "rising" (the
+	// app's client count only rises), "zombie-heartbeat" (heartbeat overdue
+	// while the session lives) or "zombie-conns" (no open connections).
+	Code string `json:"code"`
+	// Message explains it in one sentence, naming the process, host and
+	// creation site where they apply.
+	Message string `json:"message"`
+	// Clients are the IDs of the clients it concerns.
+	Clients []string `json:"clients,omitempty"`
+	Host    string   `json:"host,omitempty"`
+	PID     int      `json:"pid,omitempty"`
+	Site    string   `json:"site,omitempty"`
+}
+
+// AppClients is GET /api/v1/apps/{app}/clients.
+type AppClients struct {
+	App     string       `json:"app"`
+	Count   int          `json:"count"`
+	Clients []ClientInfo `json:"clients"`
+	Flags   []Flag       `json:"flags"`
+	// History is the client count over the recent past, oldest first, as
+	// this server sampled it.
+	History []CountSample `json:"history,omitempty"`
+}
+
+// CountSample is one sample of an app's client count.
+type CountSample struct {
+	Time  time.Time `json:"time"`
+	Count int       `json:"count"`
+}

@@ -58,6 +58,12 @@ func (s *Server) routes() {
 
 	s.handle("GET /api/v1/audit", route{role: meta.Admin, h: s.listAudit})
 
+	s.handle("GET /api/v1/apps", route{role: meta.Viewer, h: s.listApps})
+	s.handle("POST /api/v1/apps", route{role: meta.Operator, mutating: true, h: s.createApp})
+	s.handle("GET /api/v1/apps/{app}", route{role: meta.Viewer, h: s.getApp})
+	s.handle("PUT /api/v1/apps/{app}/config", route{role: meta.Operator, mutating: true, target: pathValue("app"), h: s.setAppConfig})
+	s.handle("GET /api/v1/apps/{app}/clients", route{role: meta.Viewer, h: s.appClients})
+
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, notFound("no API endpoint %s %s", r.Method, r.URL.Path))
 	})

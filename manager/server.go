@@ -44,6 +44,11 @@ type Config struct {
 	PasswordCost int
 	// Console, if set, serves the web console at "/".
 	Console http.Handler
+	// Leaks tunes leak and zombie detection.
+	Leaks LeakConfig
+	// ClientSampleInterval is how often each app's client count is
+	// sampled. Zero means 30s.
+	ClientSampleInterval time.Duration
 }
 
 // Server is one r2m server instance.
@@ -58,7 +63,8 @@ type Server struct {
 
 	mux *http.ServeMux
 
-	lead leadership
+	lead    leadership
+	history countHistory
 }
 
 // New checks cfg and builds a Server. It does no I/O; Run does.
@@ -84,6 +90,9 @@ func New(cfg Config) (*Server, error) {
 		_, _ = rand.Read(b)
 		host, _ := os.Hostname()
 		cfg.ID = host + "-" + hex.EncodeToString(b)
+	}
+	if cfg.ClientSampleInterval <= 0 {
+		cfg.ClientSampleInterval = 30 * time.Second
 	}
 	if cfg.AdvertiseAddr == "" {
 		cfg.AdvertiseAddr = cfg.Listener.Addr().String()
@@ -142,6 +151,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	})
 	g.Go(func() error { return s.campaign(gctx) })
+	g.Go(func() error { return s.sampleClients(gctx) })
 	err := g.Wait()
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return nil

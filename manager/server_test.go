@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -60,7 +61,7 @@ func uniqueRoot() string {
 
 // startServer runs a Server on coordURL until the test ends (or stop is
 // called) and returns once it answers /healthz.
-func startServer(t *testing.T, coordURL string) *testServer {
+func startServer(t *testing.T, coordURL string, opts ...func(*Config)) *testServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	c, err := coord.OpenConfig(ctx, coord.Config{URL: coordURL, SessionTimeout: 2 * time.Second})
@@ -73,10 +74,14 @@ func startServer(t *testing.T, coordURL string) *testServer {
 	}
 	logs := &logBuffer{}
 	dir := t.TempDir()
-	s, err := New(Config{
+	cfg := Config{
 		Coordinator: c, Listener: l, DataDir: dir, PasswordCost: bcrypt.MinCost,
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,9 +120,9 @@ func startServer(t *testing.T, coordURL string) *testServer {
 
 // startLeader is startServer for a server that must lead (the only one on
 // its root); it returns once it does.
-func startLeader(t *testing.T, coordURL string) *testServer {
+func startLeader(t *testing.T, coordURL string, opts ...func(*Config)) *testServer {
 	t.Helper()
-	ts := startServer(t, coordURL)
+	ts := startServer(t, coordURL, opts...)
 	waitFor(t, "server to lead", ts.IsLeader)
 	return ts
 }
@@ -172,4 +177,8 @@ func mustReadBytes(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+func errorAs(err error, target **api.Error) bool {
+	return errors.As(err, target)
 }
