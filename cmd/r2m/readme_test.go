@@ -22,7 +22,7 @@ func TestCIRunsTheREADMETestCommand(t *testing.T) {
 	if len(cmds) != 1 {
 		t.Fatalf("README has %d lines starting with \"go test\", want exactly one (the test command): %q", len(cmds), cmds)
 	}
-	if !regexp.MustCompile("(?m)^"+regexp.QuoteMeta(cmds[0])+"( |$)").Match(ci) {
+	if !regexp.MustCompile("(?m)^" + regexp.QuoteMeta(cmds[0]) + "( |$)").Match(ci) {
 		t.Fatalf(".ci/run does not run the README's test command %q", cmds[0])
 	}
 	if !strings.Contains(string(readme), "r2m up") {

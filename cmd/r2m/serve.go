@@ -147,4 +147,3 @@ func newServerCommand() *cobra.Command {
 	f.register(cmd, "127.0.0.1:8080")
 	return cmd
 }
-
