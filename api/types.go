@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"time"
 )
 
@@ -190,4 +191,179 @@ type AppClients struct {
 type CountSample struct {
 	Time  time.Time `json:"time"`
 	Count int       `json:"count"`
+}
+
+// Operation is a long-running mutation of a cluster.
+type Operation struct {
+	ID      string `json:"id"`
+	Type    string `json:"type"`
+	Cluster string `json:"cluster"`
+	// State is pending, running, paused, cancelling, succeeded, failed or
+	// cancelled.
+	State string `json:"state"`
+	// Plan is what the operation does, as text, and its parameters.
+	PlanText string          `json:"plan_text,omitempty"`
+	Params   json.RawMessage `json:"params,omitempty"`
+	Steps    []OpStep        `json:"steps"`
+	Progress OpProgress      `json:"progress"`
+	// Throttle caps keys moved per second; 0 means no cap.
+	Throttle  int       `json:"throttle"`
+	Owner     string    `json:"owner,omitempty"`
+	CreatedBy string    `json:"created_by"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+	Error     string    `json:"error,omitempty"`
+	// CheckFindings is what the check after the operation found; empty
+	// means the cluster was clean.
+	CheckFindings []string `json:"check_findings,omitempty"`
+	// CheckDone is true once that check has run.
+	CheckDone bool `json:"check_done"`
+}
+
+// Done reports whether the operation has ended.
+func (o *Operation) Done() bool {
+	return o.State == "succeeded" || o.State == "failed" || o.State == "cancelled"
+}
+
+// OpStep is one step of an operation.
+type OpStep struct {
+	Name       string    `json:"name"`
+	State      string    `json:"state"`
+	StartedAt  time.Time `json:"started_at,omitzero"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
+	Error      string    `json:"error,omitempty"`
+}
+
+// OpProgress is an operation's progress.
+type OpProgress struct {
+	SlotsDone  int     `json:"slots_done"`
+	SlotsTotal int     `json:"slots_total"`
+	KeysMoved  int64   `json:"keys_moved"`
+	BytesMoved int64   `json:"bytes_moved"`
+	KeysPerSec float64 `json:"keys_per_sec"`
+	ETA        string  `json:"eta,omitempty"`
+}
+
+// DryRun is the answer to an operation request with "dry_run": true: what
+// would be done, without doing it.
+type DryRun struct {
+	Type     string          `json:"type"`
+	Cluster  string          `json:"cluster"`
+	PlanText string          `json:"plan_text"`
+	Steps    []string        `json:"steps"`
+	Detail   json.RawMessage `json:"detail,omitempty"`
+}
+
+// SetThrottle is PUT /api/v1/ops/{id}/throttle.
+type SetThrottle struct {
+	KeysPerSec int `json:"keys_per_sec"`
+}
+
+// Cluster is a cluster as the API lists it.
+type Cluster struct {
+	Name       string `json:"name"`
+	Datacenter string `json:"datacenter,omitempty"`
+	State      string `json:"state"`
+	Adopted    bool   `json:"adopted,omitempty"`
+	// Health is "ok", "degraded" (a node failing or unreachable, slots
+	// still served) or "fail" (slots not served), from the topology record.
+	Health   string    `json:"health"`
+	Masters  int       `json:"masters"`
+	Replicas int       `json:"replicas"`
+	Epoch    int64     `json:"epoch"`
+	Op       string    `json:"op,omitempty"` // the operation running on it
+	Created  time.Time `json:"created_at"`
+}
+
+// ClusterDetail is GET /api/v1/clusters/{name}.
+type ClusterDetail struct {
+	Cluster
+	MaxMemoryBytes int64         `json:"maxmemory_bytes,omitempty"`
+	Nodes          []ClusterNode `json:"nodes"`
+	Apps           []string      `json:"apps,omitempty"`
+}
+
+// ClusterNode is one node of a cluster's topology.
+type ClusterNode struct {
+	ID       string   `json:"id"`
+	Addr     string   `json:"addr"`
+	Host     string   `json:"host,omitempty"`
+	Role     string   `json:"role"`
+	MasterID string   `json:"master_id,omitempty"`
+	Slots    []string `json:"slots,omitempty"` // ranges such as "0-5460"
+	Health   string   `json:"health"`
+}
+
+// CheckResult is GET /api/v1/clusters/{name}/check.
+type CheckResult struct {
+	Cluster string `json:"cluster"`
+	// Clean is true when nothing of warning severity or worse was found.
+	Clean    bool      `json:"clean"`
+	Findings []Finding `json:"findings"`
+}
+
+// Finding is one result of a check.
+type Finding struct {
+	Kind     string   `json:"kind"`
+	Severity string   `json:"severity"`
+	Node     string   `json:"node,omitempty"`
+	Slots    []string `json:"slots,omitempty"`
+	Detail   string   `json:"detail"`
+}
+
+// Credentials is GET /api/v1/clusters/{name}/credentials (admin only,
+// audited).
+type Credentials struct {
+	Cluster  string `json:"cluster"`
+	Password string `json:"password"`
+}
+
+// AdoptParams is POST /api/v1/clusters/adopt.
+type AdoptParams struct {
+	Name       string `json:"name"`
+	Seed       string `json:"seed"`
+	Password   string `json:"password,omitempty"`
+	Datacenter string `json:"datacenter,omitempty"`
+	// App to bind to the cluster: empty means the cluster's name, "-" none.
+	App string `json:"app,omitempty"`
+}
+
+// ReshardParams is POST /api/v1/clusters/{name}/reshard.
+type ReshardParams struct {
+	From  string `json:"from"`
+	To    string `json:"to"`
+	Slots int    `json:"slots"`
+}
+
+// RebalanceParams is POST /api/v1/clusters/{name}/rebalance.
+type RebalanceParams struct {
+	Weights      map[string]float64 `json:"weights,omitempty"`
+	ThresholdPct float64            `json:"threshold_pct,omitempty"`
+	ExcludeEmpty bool               `json:"exclude_empty,omitempty"`
+}
+
+// FailoverParams is POST /api/v1/clusters/{name}/failover.
+type FailoverParams struct {
+	Replica string `json:"replica,omitempty"`
+	Master  string `json:"master,omitempty"`
+	Mode    string `json:"mode,omitempty"`
+	Timeout string `json:"timeout,omitempty"`
+}
+
+// AddNodeParams is POST /api/v1/clusters/{name}/add-node.
+type AddNodeParams struct {
+	Addr      string `json:"addr,omitempty"`
+	Host      string `json:"host,omitempty"`
+	ReplicaOf string `json:"replica_of,omitempty"`
+}
+
+// RemoveNodeParams is POST /api/v1/clusters/{name}/remove-node.
+type RemoveNodeParams struct {
+	Node        string `json:"node"`
+	KeepRunning bool   `json:"keep_running,omitempty"`
+}
+
+// FixParams is POST /api/v1/clusters/{name}/fix.
+type FixParams struct {
+	Force bool `json:"force,omitempty"`
 }

@@ -3,6 +3,7 @@ package manager
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
@@ -270,4 +271,22 @@ func (s *Server) sampleClients(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// bindApp creates an app pointing at a cluster, or leaves an existing app
+// that already points there alone.
+func (s *Server) bindApp(ctx context.Context, app, clusterName string) error {
+	now := time.Now().UTC()
+	err := s.store.App(app).Create(ctx, &meta.App{Name: app, ActiveCluster: clusterName, ConfigVersion: 1, CreatedAt: now, UpdatedAt: now})
+	if errors.Is(err, coord.ErrExists) {
+		a, _, gerr := s.store.App(app).Get(ctx)
+		if gerr != nil {
+			return gerr
+		}
+		if a.ActiveCluster != clusterName {
+			return fmt.Errorf("app %q already exists and points at cluster %q", app, a.ActiveCluster)
+		}
+		return nil
+	}
+	return err
 }

@@ -3,6 +3,7 @@ package manager
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/r2m-go/r2m/coord"
@@ -171,7 +172,11 @@ loop:
 	}
 }
 
-// runLeader runs what only the leader does, until ctx ends.
+// runLeader runs what only the leader does, until ctx ends: the operation
+// runner and the topology observer.
 func (s *Server) runLeader(ctx context.Context) {
-	<-ctx.Done()
+	var wg sync.WaitGroup
+	wg.Go(func() { s.runOps(ctx) })
+	wg.Go(func() { s.runObserver(ctx) })
+	wg.Wait()
 }

@@ -20,12 +20,18 @@ type apiFunc func(r *http.Request, p *principal) (any, error)
 // created marks a response as 201 Created.
 type created struct{ v any }
 
+// accepted marks a response as 202 Accepted: an operation that runs on.
+type accepted struct{ v any }
+
 // route describes one endpoint.
 type route struct {
 	// role is the least role that may call it; "" means no authentication.
 	role meta.UserRole
 	// mutating endpoints are executed by the leader and audited.
 	mutating bool
+	// audited endpoints are recorded in the audit log though they change
+	// nothing (reading a secret).
+	audited bool
 	// target names what the mutation acts on, for the audit log.
 	target func(r *http.Request) string
 	h      apiFunc
@@ -63,6 +69,25 @@ func (s *Server) routes() {
 	s.handle("GET /api/v1/apps/{app}", route{role: meta.Viewer, h: s.getApp})
 	s.handle("PUT /api/v1/apps/{app}/config", route{role: meta.Operator, mutating: true, target: pathValue("app"), h: s.setAppConfig})
 	s.handle("GET /api/v1/apps/{app}/clients", route{role: meta.Viewer, h: s.appClients})
+
+	s.handle("GET /api/v1/clusters", route{role: meta.Viewer, h: s.listClusters})
+	s.handle("POST /api/v1/clusters/adopt", route{role: meta.Operator, mutating: true, h: s.adoptCluster})
+	s.handle("GET /api/v1/clusters/{name}", route{role: meta.Viewer, h: s.getCluster})
+	s.handle("GET /api/v1/clusters/{name}/check", route{role: meta.Viewer, h: s.checkClusterAPI})
+	s.handle("GET /api/v1/clusters/{name}/credentials", route{role: meta.Admin, audited: true, target: pathValue("name"), h: s.clusterCredentials})
+	for kind := range s.kinds {
+		if kind == "adopt" || kind == "create" {
+			continue
+		}
+		s.handle("POST /api/v1/clusters/{name}/"+kind, route{role: meta.Operator, mutating: true, target: pathValue("name"), h: s.startOp(kind)})
+	}
+
+	s.handle("GET /api/v1/ops", route{role: meta.Viewer, h: s.listOps})
+	s.handle("GET /api/v1/ops/{id}", route{role: meta.Viewer, h: s.getOp})
+	for _, action := range []string{"pause", "resume", "cancel"} {
+		s.handle("POST /api/v1/ops/{id}/"+action, route{role: meta.Operator, mutating: true, target: pathValue("id"), h: s.controlOp(action)})
+	}
+	s.handle("PUT /api/v1/ops/{id}/throttle", route{role: meta.Operator, mutating: true, target: pathValue("id"), h: s.throttleOp})
 
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, notFound("no API endpoint %s %s", r.Method, r.URL.Path))
@@ -108,13 +133,16 @@ func (s *Server) handle(pattern string, rt route) {
 		} else if c, ok := v.(created); ok {
 			status = http.StatusCreated
 			writeJSON(w, status, c.v)
+		} else if a, ok := v.(accepted); ok {
+			status = http.StatusAccepted
+			writeJSON(w, status, a.v)
 		} else if v == nil {
 			w.WriteHeader(http.StatusNoContent)
 			status = http.StatusNoContent
 		} else {
 			writeJSON(w, status, v)
 		}
-		if rt.mutating && p != nil {
+		if (rt.mutating || rt.audited) && p != nil {
 			target := ""
 			if rt.target != nil {
 				target = rt.target(r)

@@ -49,6 +49,9 @@ type Config struct {
 	// ClientSampleInterval is how often each app's client count is
 	// sampled. Zero means 30s.
 	ClientSampleInterval time.Duration
+	// ObserveInterval is how often the leader reads every cluster's
+	// topology. Zero means 5s.
+	ObserveInterval time.Duration
 }
 
 // Server is one r2m server instance.
@@ -63,8 +66,11 @@ type Server struct {
 
 	mux *http.ServeMux
 
-	lead    leadership
-	history countHistory
+	lead      leadership
+	history   countHistory
+	engines   engines
+	kinds     map[string]*opKind
+	observeCh chan struct{} // capacity 1: an observer pass is wanted
 }
 
 // New checks cfg and builds a Server. It does no I/O; Run does.
@@ -91,6 +97,9 @@ func New(cfg Config) (*Server, error) {
 		host, _ := os.Hostname()
 		cfg.ID = host + "-" + hex.EncodeToString(b)
 	}
+	if cfg.ObserveInterval <= 0 {
+		cfg.ObserveInterval = 5 * time.Second
+	}
 	if cfg.ClientSampleInterval <= 0 {
 		cfg.ClientSampleInterval = 30 * time.Second
 	}
@@ -103,8 +112,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg, log: log.With("server", cfg.ID), store: meta.NewStore(cfg.Coordinator),
-		id: cfg.ID, addr: cfg.AdvertiseAddr,
+		id: cfg.ID, addr: cfg.AdvertiseAddr, observeCh: make(chan struct{}, 1),
 	}
+	s.kinds = s.opKinds()
 	s.routes()
 	return s, nil
 }
@@ -153,6 +163,7 @@ func (s *Server) Run(ctx context.Context) error {
 	g.Go(func() error { return s.campaign(gctx) })
 	g.Go(func() error { return s.sampleClients(gctx) })
 	err := g.Wait()
+	s.closeEngines()
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return nil
 	}

@@ -84,6 +84,12 @@ func CredentialsPath(cluster string) (string, error) {
 	return join("cluster", ClustersDir, cluster, "credentials")
 }
 
+// ClusterOpPath is /clusters/{cluster}/op: the one operation allowed to
+// run on the cluster. Creating it is how an operation claims the cluster.
+func ClusterOpPath(cluster string) (string, error) {
+	return join("cluster", ClustersDir, cluster, "op")
+}
+
 // AgentPath is /agents/{host}: the agent's persistent host record.
 func AgentPath(host string) (string, error) { return join("host", AgentsDir, host) }
 
@@ -98,6 +104,23 @@ func ActualPath(host string) (string, error) { return join("host", AgentsDir, ho
 
 // OpPath is /ops/{id}.
 func OpPath(id string) (string, error) { return join("operation id", OpsDir, id) }
+
+// SlotMovesDir is /ops/{id}/slots: the persisted state of each slot an
+// operation moves, one child per slot, so a new leader can finish a slot
+// that was half moved.
+func SlotMovesDir(op string) (string, error) { return join("operation id", OpsDir, op, "slots") }
+
+// SlotMovePath is /ops/{id}/slots/{slot}.
+func SlotMovePath(op string, slot int) (string, error) {
+	dir, err := SlotMovesDir(op)
+	if err != nil {
+		return "", err
+	}
+	if slot < 0 || slot > 16383 {
+		return "", fmt.Errorf("%w: slot %d: want 0-16383", ErrInvalidName, slot)
+	}
+	return fmt.Sprintf("%s/%d", dir, slot), nil
+}
 
 // UserPath is /users/{name}.
 func UserPath(name string) (string, error) { return join("user", UsersDir, name) }

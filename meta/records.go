@@ -22,6 +22,8 @@ const (
 	UserSchema         = 1
 	TokenSchema        = 1
 	AuditSchema        = 1
+	ClusterLockSchema  = 1
+	SlotMoveSchema     = 1
 	SecretSchema       = 1
 )
 
@@ -326,8 +328,10 @@ type Operation struct {
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 	Error     string    `json:"error,omitempty"`
-	// CheckFindings is what the post-operation check reported.
-	CheckFindings []string `json:"check_findings,omitempty"`
+	// CheckFindings is what the post-operation check reported; with
+	// CheckedAt set and no findings, the cluster was clean.
+	CheckFindings []string  `json:"check_findings,omitempty"`
+	CheckedAt     time.Time `json:"checked_at,omitzero"`
 }
 
 // Leader is /manager/leader, ephemeral, held by the leading r2m server.
@@ -385,4 +389,26 @@ type Secret struct {
 	Header
 	Key       []byte    `json:"key"`
 	CreatedAt time.Time `json:"created_at"`
+}
+
+// ClusterLock is /clusters/{cluster}/op: the operation that holds the
+// cluster. It is created when the operation is accepted and deleted when it
+// ends, so two operations never run on one cluster.
+type ClusterLock struct {
+	Header
+	Op string `json:"op"`
+}
+
+// SlotMove is /ops/{id}/slots/{slot}: how far one slot's move has come.
+// Phase is "planned", "migrating", "assigned" or "done"; From and To are
+// node IDs.
+type SlotMove struct {
+	Header
+	Slot    int       `json:"slot"`
+	From    string    `json:"from"`
+	To      string    `json:"to"`
+	Phase   string    `json:"phase"`
+	Keys    int64     `json:"keys"`
+	Bytes   int64     `json:"bytes"`
+	Updated time.Time `json:"updated"`
 }

@@ -127,3 +127,18 @@ func (s *Store) AuditEntry(id string) Ref[AuditEntry] {
 func (s *Store) Secret() Ref[Secret] {
 	return newRef[Secret](s.c, SecretSchema, SecretPath, nil)
 }
+
+// ClusterLock is /clusters/{name}/op.
+func (s *Store) ClusterLock(cluster string) Ref[ClusterLock] {
+	p, err := ClusterOpPath(cluster)
+	return newRef[ClusterLock](s.c, ClusterLockSchema, p, err)
+}
+
+// SlotMoves is /ops/{id}/slots.
+func (s *Store) SlotMoves(op string) Dir { return s.dir(SlotMovesDir(op)) }
+
+// SlotMove is /ops/{id}/slots/{slot}.
+func (s *Store) SlotMove(op string, slot int) Ref[SlotMove] {
+	p, err := SlotMovePath(op, slot)
+	return newRef[SlotMove](s.c, SlotMoveSchema, p, err)
+}

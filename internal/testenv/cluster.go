@@ -220,18 +220,31 @@ func nodeHealthy(ctx context.Context, cl *redis.Client) (ok bool, why, view stri
 	if err != nil {
 		return false, err.Error(), ""
 	}
+	// The view covers every node's role, its master and its slots, so
+	// "all nodes agree" includes replicas: gossip spreads a REPLICATE a
+	// little after the slots are settled.
 	var owners []string
+	addrOf := map[string]string{}
+	var lines [][]string
 	for _, l := range strings.Split(strings.TrimSpace(nodes), "\n") {
 		f := strings.Fields(l)
 		if len(f) < 8 {
 			continue
 		}
+		addr, _, _ := strings.Cut(f[1], "@")
+		addrOf[f[0]] = addr
+		lines = append(lines, f)
+	}
+	for _, f := range lines {
 		if strings.Contains(f[2], "fail") {
 			continue
 		}
-		if len(f) > 8 && strings.Contains(f[2], "master") {
-			addr, _, _ := strings.Cut(f[1], "@")
-			owners = append(owners, addr+" "+strings.Join(f[8:], " "))
+		addr := addrOf[f[0]]
+		switch {
+		case strings.Contains(f[2], "master"):
+			owners = append(owners, addr+" master "+strings.Join(f[8:], " "))
+		case strings.Contains(f[2], "slave"):
+			owners = append(owners, addr+" replica-of "+addrOf[f[3]])
 		}
 	}
 	slices.Sort(owners)
