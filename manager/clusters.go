@@ -127,13 +127,27 @@ func (s *Server) checkCluster(ctx context.Context, name string) ([]string, error
 	if err != nil {
 		return nil, err
 	}
+	c, _, err := s.store.Cluster(name).Get(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var out []string
 	for _, f := range cluster.Analyze(v) {
-		if f.Severity >= cluster.SevWarning {
+		if significant(c, f) {
 			out = append(out, f.String())
 		}
 	}
 	return out, nil
+}
+
+// significant reports whether a finding makes a cluster unclean: anything
+// of warning severity or worse, except masters without replicas in a
+// cluster that was built without them.
+func significant(c *meta.Cluster, f cluster.Finding) bool {
+	if f.Kind == cluster.FindReplicas && c.ReplicasPerMaster == 0 {
+		return false
+	}
+	return f.Severity >= cluster.SevWarning
 }
 
 // settleTime bounds how long the check after an operation waits for the

@@ -105,7 +105,8 @@ func (s *Server) getCluster(r *http.Request, _ *principal) (any, error) {
 
 func (s *Server) checkClusterAPI(r *http.Request, _ *principal) (any, error) {
 	name := r.PathValue("name")
-	if _, err := s.getClusterRecord(r.Context(), name); err != nil {
+	c, err := s.getClusterRecord(r.Context(), name)
+	if err != nil {
 		return nil, err
 	}
 	_, v, err := s.inspect(r.Context(), name)
@@ -113,8 +114,11 @@ func (s *Server) checkClusterAPI(r *http.Request, _ *principal) (any, error) {
 		return nil, unavailable(fmt.Sprintf("cannot inspect cluster %s", name), err)
 	}
 	findings := cluster.Analyze(v)
-	out := api.CheckResult{Cluster: name, Clean: cluster.Healthy(findings), Findings: []api.Finding{}}
+	out := api.CheckResult{Cluster: name, Clean: true, Findings: []api.Finding{}}
 	for _, f := range findings {
+		if significant(c, f) {
+			out.Clean = false
+		}
 		af := api.Finding{Kind: string(f.Kind), Severity: f.Severity.String(), Node: f.Node, Detail: f.Detail}
 		for _, sr := range f.Slots {
 			af.Slots = append(af.Slots, sr.String())
