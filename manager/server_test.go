@@ -61,7 +61,7 @@ func uniqueRoot() string {
 
 // startServer runs a Server on coordURL until the test ends (or stop is
 // called) and returns once it answers /healthz.
-func startServer(t *testing.T, coordURL string, opts ...func(*Config)) *testServer {
+func startServer(t testing.TB, coordURL string, opts ...func(*Config)) *testServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	c, err := coord.OpenConfig(ctx, coord.Config{URL: coordURL, SessionTimeout: 2 * time.Second})
@@ -120,7 +120,7 @@ func startServer(t *testing.T, coordURL string, opts ...func(*Config)) *testServ
 
 // startLeader is startServer for a server that must lead (the only one on
 // its root); it returns once it does.
-func startLeader(t *testing.T, coordURL string, opts ...func(*Config)) *testServer {
+func startLeader(t testing.TB, coordURL string, opts ...func(*Config)) *testServer {
 	t.Helper()
 	ts := startServer(t, coordURL, opts...)
 	waitFor(t, "server to lead", ts.IsLeader)
@@ -128,7 +128,7 @@ func startLeader(t *testing.T, coordURL string, opts ...func(*Config)) *testServ
 }
 
 // waitFor polls cond until it holds or 20s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {
@@ -166,11 +166,11 @@ func ctxT(t *testing.T) context.Context {
 }
 
 // testenv_SharedEtcdURL returns a fresh root on the package's etcd.
-func testenv_SharedEtcdURL(t *testing.T) string {
+func testenv_SharedEtcdURL(t testing.TB) string {
 	return testenv.SharedEtcd(t).URL(uniqueRoot())
 }
 
-func mustReadBytes(t *testing.T, path string) []byte {
+func mustReadBytes(t testing.TB, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {

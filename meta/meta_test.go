@@ -328,3 +328,35 @@ func TestDirsAndInvalidNames(t *testing.T) {
 		}
 	})
 }
+
+// TestPlaceholderParents: writing a child before its parent record leaves
+// an empty parent node; it must read as missing and be filled by the
+// parent's first write.
+func TestPlaceholderParents(t *testing.T) {
+	backends(t, func(t *testing.T, st *meta.Store) {
+		c := ctx(t)
+		if err := st.Desired("host-x").Create(c, &meta.DesiredState{Generation: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := st.Agent("host-x").Get(c); !errors.Is(err, coord.ErrNotFound) {
+			t.Fatalf("Get of a placeholder: %v, want ErrNotFound", err)
+		}
+		if err := st.Agent("host-x").Create(c, &meta.Agent{Host: "host-x", Addr: "10.0.0.1"}); err != nil {
+			t.Fatalf("Create over a placeholder: %v", err)
+		}
+		if a, _, err := st.Agent("host-x").Get(c); err != nil || a.Addr != "10.0.0.1" {
+			t.Fatalf("after Create: %+v, %v", a, err)
+		}
+		if err := st.Agent("host-x").Create(c, &meta.Agent{Host: "host-x"}); !errors.Is(err, coord.ErrExists) {
+			t.Fatalf("second Create: %v, want ErrExists", err)
+		}
+		// Upsert over a placeholder works too.
+		if err := st.Credentials("c9").Create(c, &meta.Credentials{Password: "p"}); err != nil {
+			t.Fatal(err)
+		}
+		got, _, err := st.Cluster("c9").Upsert(c, func(cl *meta.Cluster) error { cl.Name = "c9"; return nil })
+		if err != nil || got.Name != "c9" {
+			t.Fatalf("Upsert over a placeholder: %+v, %v", got, err)
+		}
+	})
+}

@@ -77,7 +77,14 @@ func (r Ref[T]) decode(data []byte) (*T, error) {
 	return v, nil
 }
 
-// Get reads the record and the node version to pass to Set.
+// errPlaceholder marks an empty node: one that coord created as the
+// ancestor of another (writing /agents/h/desired before /agents/h, say).
+// It holds no record, so readers see it as missing, and the first write of
+// the record replaces it.
+var errPlaceholder = fmt.Errorf("%w (an empty placeholder)", coord.ErrNotFound)
+
+// Get reads the record and the node version to pass to Set. An empty
+// placeholder node reads as missing (coord.ErrNotFound).
 func (r Ref[T]) Get(ctx context.Context) (*T, int64, error) {
 	if r.err != nil {
 		return nil, 0, r.err
@@ -85,6 +92,9 @@ func (r Ref[T]) Get(ctx context.Context) (*T, int64, error) {
 	n, err := r.c.Get(ctx, r.path)
 	if err != nil {
 		return nil, 0, err
+	}
+	if len(n.Data) == 0 {
+		return nil, n.Version, &coord.Error{Op: "get", Path: r.path, Err: errPlaceholder}
 	}
 	v, err := r.decode(n.Data)
 	if err != nil {
@@ -114,7 +124,19 @@ func (r Ref[T]) create(ctx context.Context, v *T, ephemeral bool) error {
 	if ephemeral {
 		return r.c.CreateEphemeral(ctx, r.path, b)
 	}
-	return r.c.Create(ctx, r.path, b)
+	err = r.c.Create(ctx, r.path, b)
+	if errors.Is(err, coord.ErrExists) {
+		// Fill an empty placeholder in place; anything else really exists.
+		n, gerr := r.c.Get(ctx, r.path)
+		if gerr == nil && len(n.Data) == 0 {
+			if _, serr := r.c.Set(ctx, r.path, b, n.Version); serr == nil {
+				return nil
+			} else if !errors.Is(serr, coord.ErrVersionConflict) {
+				return serr
+			}
+		}
+	}
+	return err
 }
 
 // Set writes the record if the node is still at version (compare-and-set)
@@ -163,6 +185,7 @@ func (r Ref[T]) update(ctx context.Context, fn func(*T) error, create bool) (*T,
 		}
 		v, version, err := r.Get(ctx)
 		missing := errors.Is(err, coord.ErrNotFound)
+		placeholder := errors.Is(err, errPlaceholder)
 		switch {
 		case missing && create:
 			v = new(T)
@@ -172,7 +195,7 @@ func (r Ref[T]) update(ctx context.Context, fn func(*T) error, create bool) (*T,
 		if err := fn(v); err != nil {
 			return nil, 0, err
 		}
-		if missing {
+		if missing && !placeholder {
 			err = r.Create(ctx, v)
 			if errors.Is(err, coord.ErrExists) {
 				continue
@@ -238,7 +261,7 @@ func (r Ref[T]) Watch(ctx context.Context) <-chan Event[T] {
 				break
 			}
 			var e Event[T]
-			if ev.Node != nil {
+			if ev.Node != nil && len(ev.Node.Data) > 0 { // an empty placeholder reads as absent
 				e.Version = ev.Node.Version
 				e.Value, e.Invalid = r.decode(ev.Node.Data)
 			}
