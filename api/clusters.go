@@ -43,3 +43,18 @@ func (c *Client) Adopt(ctx context.Context, params AdoptParams, dryRun bool) (*O
 	var op Operation
 	return &op, nil, c.do(ctx, http.MethodPost, "/api/v1/clusters/adopt", nil, body, &op)
 }
+
+// CreateCluster deploys a new cluster on the running agents (params as
+// CreateParams, or a map). With dryRun it returns the placement plan.
+func (c *Client) CreateCluster(ctx context.Context, params any, dryRun bool) (*Operation, *DryRun, error) {
+	body, err := withDryRun(params, dryRun)
+	if err != nil {
+		return nil, nil, err
+	}
+	if dryRun {
+		var d DryRun
+		return nil, &d, c.do(ctx, http.MethodPost, "/api/v1/clusters", nil, body, &d)
+	}
+	var op Operation
+	return &op, nil, c.do(ctx, http.MethodPost, "/api/v1/clusters", nil, body, &op)
+}

@@ -367,3 +367,15 @@ type RemoveNodeParams struct {
 type FixParams struct {
 	Force bool `json:"force,omitempty"`
 }
+
+// CreateParams is POST /api/v1/clusters.
+type CreateParams struct {
+	Name     string `json:"name"`
+	Masters  int    `json:"masters"`
+	Replicas int    `json:"replicas"`
+	// MaxMemory per instance: bytes, or "256mb", "2gb".
+	MaxMemory   string `json:"maxmemory,omitempty"`
+	Datacenter  string `json:"datacenter,omitempty"`
+	Persistence string `json:"persistence,omitempty"`
+	App         string `json:"app,omitempty"`
+}

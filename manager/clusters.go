@@ -308,3 +308,7 @@ func (s *Server) observeSoon() {
 	default:
 	}
 }
+
+// timeAfter is time.After in milliseconds, for short polling waits on
+// state that offers no notification (agent reports).
+func timeAfter(ms int) <-chan time.Time { return time.After(time.Duration(ms) * time.Millisecond) }

@@ -20,6 +20,7 @@ func (s *Server) opKinds() map[string]*opKind {
 		"add-node":    {plan: planAddNode, run: runAddNode},
 		"remove-node": {plan: planRemoveNode, run: runRemoveNode},
 		"adopt":       {plan: planAdopt, run: runAdopt, creates: true},
+		"create":      {plan: planCreate, run: runCreate, creates: true},
 	}
 }
 

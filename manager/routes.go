@@ -71,6 +71,7 @@ func (s *Server) routes() {
 	s.handle("GET /api/v1/apps/{app}/clients", route{role: meta.Viewer, h: s.appClients})
 
 	s.handle("GET /api/v1/clusters", route{role: meta.Viewer, h: s.listClusters})
+	s.handle("POST /api/v1/clusters", route{role: meta.Operator, mutating: true, h: s.createCluster})
 	s.handle("POST /api/v1/clusters/adopt", route{role: meta.Operator, mutating: true, h: s.adoptCluster})
 	s.handle("GET /api/v1/clusters/{name}", route{role: meta.Viewer, h: s.getCluster})
 	s.handle("GET /api/v1/clusters/{name}/check", route{role: meta.Viewer, h: s.checkClusterAPI})

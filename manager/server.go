@@ -52,6 +52,10 @@ type Config struct {
 	// ObserveInterval is how often the leader reads every cluster's
 	// topology. Zero means 5s.
 	ObserveInterval time.Duration
+	// PortBase and PortSpan are the ports deployed instances get:
+	// [PortBase, PortBase+PortSpan). Zero means 7000 and 1000; the cluster
+	// bus uses each port + 10000.
+	PortBase, PortSpan int
 }
 
 // Server is one r2m server instance.
@@ -96,6 +100,12 @@ func New(cfg Config) (*Server, error) {
 		_, _ = rand.Read(b)
 		host, _ := os.Hostname()
 		cfg.ID = host + "-" + hex.EncodeToString(b)
+	}
+	if cfg.PortBase <= 0 {
+		cfg.PortBase = 7000
+	}
+	if cfg.PortSpan <= 0 {
+		cfg.PortSpan = 1000
 	}
 	if cfg.ObserveInterval <= 0 {
 		cfg.ObserveInterval = 5 * time.Second

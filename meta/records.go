@@ -251,6 +251,14 @@ type DesiredState struct {
 	Instances  []Instance `json:"instances"`
 }
 
+// Instance states an agent reports.
+const (
+	InstanceStarting = "starting" // started (or adopted), not answering PING yet
+	InstanceRunning  = "running"  // alive and answering PING
+	InstanceCrashed  = "crashed"  // ended or could not start; a restart is scheduled
+	InstanceStopped  = "stopped"  // not running on purpose
+)
+
 // InstanceStatus is what an agent reports for one instance.
 type InstanceStatus struct {
 	Port     int       `json:"port"`
