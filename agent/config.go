@@ -133,6 +133,9 @@ func (c redisConf) render() []byte {
 	b.WriteString("daemonize no\n")
 	b.WriteString("cluster-enabled yes\n")
 	fmt.Fprintf(&b, "cluster-config-file %s\n", nodesName)
+	// Replicas sync at once: Redis's default waits 5s for more replicas to
+	// share one transfer, which only delays a new cluster and a recovery.
+	fmt.Fprintf(&b, "repl-diskless-sync-delay 0\n")
 	b.WriteString("appendfsync everysec\n")
 	for _, kv := range c.settings() {
 		switch kv[0] {

@@ -377,5 +377,6 @@ type CreateParams struct {
 	MaxMemory   string `json:"maxmemory,omitempty"`
 	Datacenter  string `json:"datacenter,omitempty"`
 	Persistence string `json:"persistence,omitempty"`
+	NodeTimeout string `json:"node_timeout,omitempty"`
 	App         string `json:"app,omitempty"`
 }

@@ -23,6 +23,9 @@ type createParams struct {
 	MaxMemory   string `json:"maxmemory"`
 	Datacenter  string `json:"datacenter"`
 	Persistence string `json:"persistence"` // none, rdb (default) or aof
+	// NodeTimeout is cluster-node-timeout, such as "5s"; empty means 15s.
+	// Shorter detects failures sooner and lets a new cluster agree sooner.
+	NodeTimeout string `json:"node_timeout"`
 	// App to bind; empty means the cluster's name, "-" none.
 	App string `json:"app"`
 }
@@ -80,6 +83,11 @@ func planCreate(ctx context.Context, req *opRequest) (*opPlan, error) {
 	case "none", "rdb", "aof":
 	default:
 		return nil, badRequest("persistence", "persistence %q: want none, rdb or aof", p.Persistence)
+	}
+	if p.NodeTimeout != "" {
+		if d, err := time.ParseDuration(p.NodeTimeout); err != nil || d < time.Second || d > 5*time.Minute {
+			return nil, badRequest("node_timeout", "node_timeout %q: want a duration from 1s to 5m", p.NodeTimeout)
+		}
 	}
 	if p.App == "" {
 		p.App = p.Name
@@ -159,11 +167,15 @@ func runCreate(ctx context.Context, x *opExec) error {
 		return err
 	}
 	err = x.step(ctx, "start instances", func(ctx context.Context) error {
+		var nodeTimeout time.Duration
+		if p.NodeTimeout != "" {
+			nodeTimeout, _ = time.ParseDuration(p.NodeTimeout)
+		}
 		byHost := map[string][]meta.Instance{}
 		for _, pi := range placed {
 			byHost[pi.Host] = append(byHost[pi.Host], meta.Instance{
 				Port: pi.Port, Cluster: p.Name, MaxMemoryBytes: c.MaxMemoryBytes,
-				Persistence: p.Persistence, PasswordFrom: p.Name,
+				Persistence: p.Persistence, PasswordFrom: p.Name, NodeTimeout: meta.Duration(nodeTimeout),
 			})
 		}
 		for h, ins := range byHost {

@@ -21,6 +21,7 @@ func (s *Server) opKinds() map[string]*opKind {
 		"remove-node": {plan: planRemoveNode, run: runRemoveNode},
 		"adopt":       {plan: planAdopt, run: runAdopt, creates: true},
 		"create":      {plan: planCreate, run: runCreate, creates: true},
+		"scale":       {plan: planScale, run: runScale},
 	}
 }
 
@@ -431,6 +432,30 @@ func runRemoveNode(ctx context.Context, x *opExec) error {
 			}
 		}
 		limit, _ := x.throttle()
+		c, _, err := x.s.store.Cluster(x.op.Cluster).Get(ctx)
+		if err != nil {
+			return err
+		}
+		host := x.s.hostMap(ctx)[v.Node(id).Addr]
+		if !c.Adopted && host != "" {
+			// An agent runs it: drain first, then remove it from the cluster
+			// and from the agent, which stops it for good.
+			if n := v.Node(id); n.IsMaster() && n.SlotCount() > 0 {
+				drain, err := cluster.PlanDrain(v, id)
+				if err != nil {
+					return err
+				}
+				if _, err := x.moveSlots(ctx, eng, seed, drain.Moves); err != nil {
+					return err
+				}
+				if eng, v, err = x.s.inspect(ctx, x.op.Cluster); err != nil {
+					return err
+				}
+			}
+			err = x.s.removeManagedNode(ctx, eng, v, x.op.Cluster, v.Node(id))
+			x.s.observeSoon()
+			return err
+		}
 		_, err = eng.RemoveNode(ctx, seed, id, cluster.RemoveOptions{
 			KeepRunning: p.KeepRunning,
 			Move:        cluster.MoveOptions{Store: slotStore{store: x.s.store, op: x.id}, MaxKeysPerSecond: limit},

@@ -61,7 +61,7 @@ type platform struct {
 }
 
 // startPlatform starts the pieces; on error it stops what it started.
-func startPlatform(ctx context.Context, f *serverFlags, log *slog.Logger) (_ *platform, err error) {
+func startPlatform(ctx context.Context, f *serverFlags, log *slog.Logger, extra manager.Config) (_ *platform, err error) {
 	p := &platform{url: f.coordinator}
 	defer func() {
 		if err != nil {
@@ -86,9 +86,9 @@ func startPlatform(ctx context.Context, f *serverFlags, log *slog.Logger) (_ *pl
 	if err != nil {
 		return nil, fmt.Errorf("--http %s: %w", f.http, err)
 	}
-	p.server, err = manager.New(manager.Config{
-		Coordinator: p.coord, Listener: p.listener, DataDir: f.dataDir, Logger: log,
-	})
+	cfg := extra
+	cfg.Coordinator, cfg.Listener, cfg.DataDir, cfg.Logger = p.coord, p.listener, f.dataDir, log
+	p.server, err = manager.New(cfg)
 	if err != nil {
 		p.listener.Close()
 		return nil, err
@@ -134,7 +134,7 @@ func newServerCommand() *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			p, err := startPlatform(ctx, &f, log)
+			p, err := startPlatform(ctx, &f, log, manager.Config{})
 			if err != nil {
 				return err
 			}
