@@ -108,9 +108,13 @@ func newClusterCommand() *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s, health %s, %d masters, %d replicas, epoch %d, apps %s\n\n",
 				d.Name, d.State, d.Health, d.Masters, d.Replicas, d.Epoch, strings.Join(d.Apps, ","))
-			return p.print(d, []string{"ADDR", "ROLE", "HOST", "HEALTH", "SLOTS", "ID"}, func(add func(...any)) {
+			addrOf := map[string]string{}
+			for _, n := range d.Nodes {
+				addrOf[n.ID] = n.Addr
+			}
+			return p.print(d, []string{"ADDR", "ROLE", "MASTER", "HOST", "HEALTH", "SLOTS", "ID"}, func(add func(...any)) {
 				for _, n := range d.Nodes {
-					add(n.Addr, n.Role, n.Host, n.Health, strings.Join(n.Slots, ","), n.ID)
+					add(n.Addr, n.Role, addrOf[n.MasterID], n.Host, n.Health, strings.Join(n.Slots, ","), n.ID[:min(12, len(n.ID))])
 				}
 			})
 		},
@@ -276,6 +280,42 @@ func newClusterCommand() *cobra.Command {
 	removeNode.Flags().BoolVar(&rn.KeepRunning, "keep-running", false, "leave the process running (reset, alone)")
 	rno.register(removeNode, true)
 
-	cmd.AddCommand(list, show, check, credentials, adoptCmd, fix, rebalance, reshard, failover, addNode, removeNode)
+	var co opFlags
+	var cp api.CreateParams
+	create := &cobra.Command{
+		Use:   "create NAME --masters N --replicas R",
+		Short: "Deploy a new cluster on the running agents (and an app of the same name)",
+		Args:  one,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cp.Name = args[0]
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			op, dry, err := c.CreateCluster(cmd.Context(), cp, co.dryRun)
+			return followOperation(cmd, f, &co, c, op, dry, err)
+		},
+	}
+	create.Flags().IntVar(&cp.Masters, "masters", 3, "number of masters")
+	create.Flags().IntVar(&cp.Replicas, "replicas", 1, "replicas per master")
+	create.Flags().StringVar(&cp.MaxMemory, "maxmemory", "", "maxmemory per instance, such as 256mb or 2gb")
+	create.Flags().StringVar(&cp.Datacenter, "datacenter", "", "datacenter: only agents there are used")
+	create.Flags().StringVar(&cp.Persistence, "persistence", "", "none, rdb (default) or aof")
+	create.Flags().StringVar(&cp.NodeTimeout, "node-timeout", "", "cluster-node-timeout, such as 5s (default 15s)")
+	create.Flags().StringVar(&cp.App, "app", "", "app to bind (default: the cluster's name; - for none)")
+	co.register(create, false)
+
+	var sco opFlags
+	var masters int
+	scale := &cobra.Command{
+		Use: "scale NAME --masters N", Short: "Scale a deployed cluster out or in to N masters", Args: one,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return startOperation(cmd, f, &sco, args[0], "scale", map[string]any{"masters": masters})
+		},
+	}
+	scale.Flags().IntVar(&masters, "masters", 0, "the number of masters to have")
+	sco.register(scale, true)
+
+	cmd.AddCommand(list, show, check, credentials, create, adoptCmd, fix, rebalance, reshard, scale, failover, addNode, removeNode)
 	return cmd
 }
