@@ -43,6 +43,7 @@ const forwardedHeader = "X-R2M-Forwarded-By"
 func (s *Server) routes() {
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.patterns = append(s.patterns, "GET /healthz")
 
 	pathValue := func(name string) func(*http.Request) string {
 		return func(r *http.Request) string { return r.PathValue(name) }
@@ -102,6 +103,7 @@ func (s *Server) routes() {
 // through: authentication, the role check, CSRF for console sessions,
 // forwarding of mutations to the leader, the handler, and the audit record.
 func (s *Server) handle(pattern string, rt route) {
+	s.patterns = append(s.patterns, pattern)
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		var p *principal
 		if rt.role != "" {

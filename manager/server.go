@@ -68,7 +68,8 @@ type Server struct {
 
 	secret []byte // signs session cookies; loaded before serving
 
-	mux *http.ServeMux
+	mux      *http.ServeMux
+	patterns []string // every route registered, for the OpenAPI check
 
 	lead      leadership
 	history   countHistory
