@@ -310,3 +310,74 @@ func TestAuditRecordsMutationsWithoutSecrets(t *testing.T) {
 		t.Fatal("the server log contains a password or token secret")
 	}
 }
+
+// TestEveryRouteEnforcesItsRole walks every API route the server registers:
+// without credentials it must answer 401, and for every role below the
+// route's least role it must answer 403, whatever the body.
+func TestEveryRouteEnforcesItsRole(t *testing.T) {
+	ts := startLeader(t, testenv_SharedEtcdURL(t))
+	ctx := ctxT(t)
+	admin := ts.adminClient(t)
+	tokens := map[string]string{}
+	for _, role := range []string{"viewer", "operator"} {
+		if _, err := admin.CreateUser(ctx, api.NewUser{Name: "m-" + role, Role: role, Password: "a long password"}); err != nil {
+			t.Fatal(err)
+		}
+		tok, err := admin.CreateToken(ctx, api.NewToken{User: "m-" + role})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens[role] = tok.Secret
+	}
+	rank := map[string]int{"viewer": 1, "operator": 2, "admin": 3}
+	checked := 0
+	for _, rr := range ts.routeRoles {
+		if rr.role == "" {
+			continue // login and logout
+		}
+		method, pattern, _ := strings.Cut(rr.pattern, " ")
+		// A user route names the caller itself, so that what is checked is
+		// the role, not the rule that only admins touch other users.
+		call := func(token string) int {
+			self := "x"
+			for role, tok := range tokens {
+				if tok == token {
+					self = "m-" + role
+				}
+			}
+			path := strings.NewReplacer("{app}", "x", "{id}", "x").Replace(pattern)
+			if strings.HasPrefix(path, "/api/v1/users/") {
+				path = strings.ReplaceAll(path, "{name}", self)
+			}
+			path = strings.ReplaceAll(path, "{name}", "x")
+			req, _ := http.NewRequestWithContext(ctx, method, ts.URL+path, strings.NewReader(`{}`))
+			if token != "" {
+				req.Header.Set("Authorization", "Bearer "+token)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		if got := call(""); got != 401 {
+			t.Errorf("%s without credentials: %d, want 401", rr.pattern, got)
+		}
+		for role, tok := range tokens {
+			got := call(tok)
+			if rank[role] < rank[string(rr.role)] && got != 403 {
+				t.Errorf("%s as %s (needs %s): %d, want 403", rr.pattern, role, rr.role, got)
+			}
+			if rank[role] >= rank[string(rr.role)] && (got == 401 || got == 403) {
+				t.Errorf("%s as %s (needs %s): %d, want it allowed", rr.pattern, role, rr.role, got)
+			}
+		}
+		checked++
+	}
+	if checked < 25 {
+		t.Fatalf("checked only %d routes", checked)
+	}
+	t.Logf("%d routes checked for 401 and 403", checked)
+}

@@ -47,7 +47,8 @@ func mustSucceed(t *testing.T, op *api.Operation) {
 func TestAdoptReshardControlFailover(t *testing.T) {
 	rc := testenv.StartRedisCluster(t, testenv.ClusterOptions{Masters: 3, Replicas: 1, Password: "adopt-pw"})
 	ts := startLeader(t, testenv_SharedEtcdURL(t), func(c *Config) { c.ObserveInterval = 200 * time.Millisecond })
-	ctx := ctxT(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
 	admin := ts.adminClient(t)
 
 	// Adopt: a dry run first, then for real.
@@ -164,6 +165,41 @@ func TestAdoptReshardControlFailover(t *testing.T) {
 	for i := range 3000 {
 		if v, err := rdb.Get(ctx, "k"+strconv.Itoa(i)).Int(); err != nil || v != i {
 			t.Fatalf("key k%d after the failover = %d, %v", i, v, err)
+		}
+	}
+
+	// Add a fresh node as an empty master, give it slots, then remove it:
+	// its slots are drained first and no key is lost.
+	fresh, freshReplica := testenv.StartRedis(t, rc.NodeOptions()), testenv.StartRedis(t, rc.NodeOptions())
+	for _, p := range []api.AddNodeParams{{Addr: fresh.Addr}, {Addr: freshReplica.Addr, ReplicaOf: fresh.Addr}} {
+		op, _, err = admin.StartOp(ctx, "legacy", "add-node", p, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustSucceed(t, waitOp(t, admin, op.ID))
+	}
+	op, _, err = admin.StartOp(ctx, "legacy", "rebalance", api.RebalanceParams{}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSucceed(t, waitOp(t, admin, op.ID))
+	_, dryRm, err := admin.StartOp(ctx, "legacy", "remove-node", api.RemoveNodeParams{Node: fresh.Addr}, true)
+	if err != nil || !strings.Contains(dryRm.PlanText, "drain "+fresh.Addr) {
+		t.Fatalf("remove-node dry run = %+v, %v", dryRm, err)
+	}
+	// The master first (its replica is re-attached to another master), then
+	// that replica.
+	for _, n := range []string{fresh.Addr, freshReplica.Addr} {
+		op, _, err = admin.StartOp(ctx, "legacy", "remove-node", api.RemoveNodeParams{Node: n}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustSucceed(t, waitOp(t, admin, op.ID))
+	}
+	redisCLICheck(t, rc)
+	for i := range 3000 {
+		if v, err := rdb.Get(ctx, "k"+strconv.Itoa(i)).Int(); err != nil || v != i {
+			t.Fatalf("key k%d after add, rebalance and remove = %d, %v", i, v, err)
 		}
 	}
 

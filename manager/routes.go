@@ -37,6 +37,12 @@ type route struct {
 	h      apiFunc
 }
 
+// routeRole records the least role of a route, for the role matrix test.
+type routeRole struct {
+	pattern string
+	role    meta.UserRole
+}
+
 // forwardedHeader marks a request a follower forwarded to the leader.
 const forwardedHeader = "X-R2M-Forwarded-By"
 
@@ -104,6 +110,7 @@ func (s *Server) routes() {
 // forwarding of mutations to the leader, the handler, and the audit record.
 func (s *Server) handle(pattern string, rt route) {
 	s.patterns = append(s.patterns, pattern)
+	s.routeRoles = append(s.routeRoles, routeRole{pattern: pattern, role: rt.role})
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		var p *principal
 		if rt.role != "" {

@@ -68,8 +68,9 @@ type Server struct {
 
 	secret []byte // signs session cookies; loaded before serving
 
-	mux      *http.ServeMux
-	patterns []string // every route registered, for the OpenAPI check
+	mux        *http.ServeMux
+	patterns   []string    // every route registered, for the OpenAPI check
+	routeRoles []routeRole // every API route with its least role
 
 	lead      leadership
 	history   countHistory
