@@ -13,7 +13,7 @@ import (
 func TestAppsConfigAndClients(t *testing.T) {
 	ts := startLeader(t, testenv_SharedEtcdURL(t), func(c *Config) {
 		c.ClientSampleInterval = 20 * time.Millisecond
-		c.Leaks = LeakConfig{MaxClientsPerProcess: 4, RisingSamples: 3, RisingMin: 2}
+		c.Leaks = LeakConfig{MaxClientsPerProcess: 4, RisingWindow: time.Hour, RisingSamples: 3, RisingMin: 2}
 	})
 	ctx := ctxT(t)
 	admin := ts.adminClient(t)

@@ -22,7 +22,7 @@ import (
 
 // startAgent runs an agent for host on coordURL until the test ends; its
 // instances stop with it.
-func startAgent(t *testing.T, coordURL, host string) {
+func startAgent(t *testing.T, coordURL, host string) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	c, err := coord.Open(ctx, coordURL)
@@ -33,7 +33,8 @@ func startAgent(t *testing.T, coordURL, host string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := agent.New(agent.Options{Host: host, BindAddr: "127.0.0.1", DataDir: t.TempDir(), Coordinator: c, RedisServerPath: bin, StopOnExit: true})
+	dir := t.TempDir()
+	a, err := agent.New(agent.Options{Host: host, BindAddr: "127.0.0.1", DataDir: dir, Coordinator: c, RedisServerPath: bin, StopOnExit: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,6 +49,7 @@ func startAgent(t *testing.T, coordURL, host string) {
 			t.Errorf("agent %s coordinator: %v", host, err)
 		}
 	})
+	return dir
 }
 
 // testPortBase picks deployment ports below the ephemeral range, away

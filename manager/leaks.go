@@ -16,10 +16,14 @@ type LeakConfig struct {
 	// MaxClientsPerProcess flags a process holding more clients of one app
 	// than this. Default 16: a healthy process needs one client per app.
 	MaxClientsPerProcess int
-	// RisingSamples is how many consecutive count samples must never fall
-	// for an app to be flagged as only rising. Default 10.
+	// RisingWindow is how far back the "only rising" flag looks: an app
+	// whose client count never fell over this window and rose by at least
+	// RisingMin is flagged. Default 30m.
+	RisingWindow time.Duration
+	// RisingSamples is the least number of samples in the window for the
+	// flag to be judged at all. Default 10.
 	RisingSamples int
-	// RisingMin is the least rise across those samples that is flagged.
+	// RisingMin is the least rise across the window that is flagged.
 	// Default 5.
 	RisingMin int
 	// HeartbeatGrace flags a heartbeat older than this many intervals.
@@ -33,6 +37,9 @@ type LeakConfig struct {
 func (c LeakConfig) withDefaults() LeakConfig {
 	if c.MaxClientsPerProcess <= 0 {
 		c.MaxClientsPerProcess = 16
+	}
+	if c.RisingWindow <= 0 {
+		c.RisingWindow = 30 * time.Minute
 	}
 	if c.RisingSamples <= 0 {
 		c.RisingSamples = 10
@@ -143,8 +150,13 @@ func detectClientProblems(app string, clients []*meta.Client, history []api.Coun
 	}
 
 	// The app's client count only rising: the incident's signature.
-	if n := len(history); n >= cfg.RisingSamples {
-		win := history[n-cfg.RisingSamples:]
+	var win []api.CountSample
+	for _, smp := range history {
+		if now.Sub(smp.Time) <= cfg.RisingWindow {
+			win = append(win, smp)
+		}
+	}
+	if len(win) >= cfg.RisingSamples {
 		rising := true
 		for i := 1; i < len(win); i++ {
 			if win[i].Count < win[i-1].Count {

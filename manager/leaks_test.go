@@ -45,7 +45,7 @@ func TestDetectClientProblems(t *testing.T) {
 		c.ProcessStart = start.Add(time.Minute) // same pid, another process
 	}
 
-	cfg := LeakConfig{MaxClientsPerProcess: 16, RisingSamples: 5, RisingMin: 3}
+	cfg := LeakConfig{MaxClientsPerProcess: 16, RisingWindow: 10 * time.Minute, RisingSamples: 5, RisingMin: 3}
 	for _, tc := range []struct {
 		name      string
 		clients   []*meta.Client
@@ -64,6 +64,7 @@ func TestDetectClientProblems(t *testing.T) {
 		{"rising too little", nil, samples(10, 10, 11, 11, 12), nil, ""},
 		{"rise with a fall", nil, samples(10, 12, 11, 13, 15), nil, ""},
 		{"too few samples", nil, samples(1, 5, 9), nil, ""},
+		{"a fall before the window does not count", nil, samples(50, 10, 11, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20), []string{flagRising}, "11 → 20"},
 	} {
 		flags, per := detectClientProblems("orders", tc.clients, tc.history, now, cfg)
 		var codes []string
