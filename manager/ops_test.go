@@ -28,7 +28,7 @@ func redisCLICheck(t *testing.T, c *testenv.RedisCluster) {
 
 func waitOp(t *testing.T, c *api.Client, id string) *api.Operation {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	op, err := c.WaitOp(ctx, id, 50*time.Millisecond, nil)
 	if err != nil {
