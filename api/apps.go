@@ -34,3 +34,9 @@ func (c *Client) AppClients(ctx context.Context, name string) (*AppClients, erro
 	var out AppClients
 	return &out, c.do(ctx, http.MethodGet, "/api/v1/apps/"+esc(name)+"/clients", nil, nil, &out)
 }
+
+// Command runs one Redis command against an app's cluster, routed by key.
+func (c *Client) Command(ctx context.Context, app, command string, confirm bool) (*CommandResult, error) {
+	var out CommandResult
+	return &out, c.do(ctx, http.MethodPost, "/api/v1/apps/"+esc(app)+"/command", nil, CommandRequest{Command: command, Confirm: confirm}, &out)
+}

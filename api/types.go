@@ -380,3 +380,20 @@ type CreateParams struct {
 	NodeTimeout string `json:"node_timeout,omitempty"`
 	App         string `json:"app,omitempty"`
 }
+
+// CommandRequest is POST /api/v1/apps/{app}/command: one Redis command,
+// as typed in redis-cli.
+type CommandRequest struct {
+	Command string `json:"command"`
+	// Confirm must be true for commands that can destroy data or stall a
+	// node; only admins may run those.
+	Confirm bool `json:"confirm,omitempty"`
+}
+
+// CommandResult is the reply, rendered as redis-cli would print it.
+type CommandResult struct {
+	Node   string `json:"node"`
+	Output string `json:"output"`
+	// Truncated is set when the reply was cut to the output bound.
+	Truncated bool `json:"truncated,omitempty"`
+}

@@ -76,6 +76,8 @@ func (s *Server) routes() {
 	s.handle("GET /api/v1/apps/{app}", route{role: meta.Viewer, h: s.getApp})
 	s.handle("PUT /api/v1/apps/{app}/config", route{role: meta.Operator, mutating: true, target: pathValue("app"), h: s.setAppConfig})
 	s.handle("GET /api/v1/apps/{app}/clients", route{role: meta.Viewer, h: s.appClients})
+	// The command console audits each command itself, with its name.
+	s.handle("POST /api/v1/apps/{app}/command", route{role: meta.Viewer, h: s.runCommand})
 
 	s.handle("GET /api/v1/clusters", route{role: meta.Viewer, h: s.listClusters})
 	s.handle("POST /api/v1/clusters", route{role: meta.Operator, mutating: true, h: s.createCluster})
@@ -92,6 +94,7 @@ func (s *Server) routes() {
 
 	s.handle("GET /api/v1/ops", route{role: meta.Viewer, h: s.listOps})
 	s.handle("GET /api/v1/ops/{id}", route{role: meta.Viewer, h: s.getOp})
+	s.streamRoute("GET /api/v1/ops/{id}/events", meta.Viewer, s.opEvents)
 	for _, action := range []string{"pause", "resume", "cancel"} {
 		s.handle("POST /api/v1/ops/{id}/"+action, route{role: meta.Operator, mutating: true, target: pathValue("id"), h: s.controlOp(action)})
 	}
@@ -101,7 +104,7 @@ func (s *Server) routes() {
 		s.writeError(w, r, notFound("no API endpoint %s %s", r.Method, r.URL.Path))
 	})
 	if s.cfg.Console != nil {
-		s.mux.Handle("/", s.cfg.Console)
+		s.mux.Handle("/", s.cfg.Console(s.mux))
 	}
 }
 
@@ -123,7 +126,10 @@ func (s *Server) handle(pattern string, rt route) {
 				s.writeError(w, r, forbidden(string(rt.role)+" role required; "+p.User+" is "+string(p.Role)))
 				return
 			}
-			if rt.mutating && p.viaSession {
+			// Every cookie-authenticated request that is not a plain read
+			// carries the CSRF token, mutation of R2M's state or not (the
+			// command console writes to Redis).
+			if p.viaSession && r.Method != http.MethodGet && r.Method != http.MethodHead {
 				if err := s.checkCSRF(r); err != nil {
 					s.writeError(w, r, err)
 					return

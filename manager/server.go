@@ -42,8 +42,10 @@ type Config struct {
 	// PasswordCost is the bcrypt cost; zero means bcrypt.DefaultCost + 2
 	// (12). Tests lower it.
 	PasswordCost int
-	// Console, if set, serves the web console at "/".
-	Console http.Handler
+	// Console, if set, builds the web console served at "/". It is given
+	// the server's own handler, so that pages read the API in-process with
+	// the visitor's credentials and every rule of the API applies to them.
+	Console func(api http.Handler) http.Handler
 	// Leaks tunes leak and zombie detection.
 	Leaks LeakConfig
 	// ClientSampleInterval is how often each app's client count is
@@ -75,6 +77,7 @@ type Server struct {
 	lead      leadership
 	history   countHistory
 	engines   engines
+	nodes     nodeClients
 	kinds     map[string]*opKind
 	observeCh chan struct{} // capacity 1: an observer pass is wanted
 }
@@ -176,6 +179,7 @@ func (s *Server) Run(ctx context.Context) error {
 	g.Go(func() error { return s.sampleClients(gctx) })
 	err := g.Wait()
 	s.closeEngines()
+	s.closeNodeClients()
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return nil
 	}
