@@ -7,7 +7,7 @@ import (
 )
 
 // installHint is the command that provides every binary testenv needs.
-const installHint = "apt-get update && apt-get install -y redis-server redis-tools zookeeper"
+const installHint = "apt-get update && apt-get install -y redis-server redis-tools zookeeper chromium"
 
 // lookBinary finds name on PATH or at one of the fallback locations.
 func lookBinary(name string, fallbacks ...string) (string, error) {
@@ -46,3 +46,7 @@ func zookeeperCommand() (java string, classpath string, err error) {
 	}
 	return java, zookeeperJars[0] + ":" + zookeeperJars[1], nil
 }
+
+// ChromiumPath returns the path of Debian's chromium, which the console's
+// browser tests drive, or an error that names the install command.
+func ChromiumPath() (string, error) { return lookBinary("chromium", "/usr/bin/chromium") }

@@ -180,7 +180,7 @@ func TestCleanupStopsEveryProcess(t *testing.T) {
 
 func TestMissingBinaryNamesInstallCommand(t *testing.T) {
 	_, err := lookBinary("r2m-no-such-binary")
-	if err == nil || !strings.Contains(err.Error(), "apt-get install -y redis-server redis-tools zookeeper") {
+	if err == nil || !strings.Contains(err.Error(), "apt-get install -y redis-server redis-tools zookeeper chromium") {
 		t.Fatalf("lookBinary error = %v; want it to name the install command", err)
 	}
 }
