@@ -312,3 +312,14 @@ func (s *Server) observeSoon() {
 // timeAfter is time.After in milliseconds, for short polling waits on
 // state that offers no notification (agent reports).
 func timeAfter(ms int) <-chan time.Time { return time.After(time.Duration(ms) * time.Millisecond) }
+
+// reachableMaster returns the address of a master that answered in v,
+// other than the node except (an ID, or ""), or "" if there is none.
+func reachableMaster(v *cluster.View, except string) string {
+	for _, n := range v.Masters() {
+		if n.Reachable && n.ID != except {
+			return n.Addr
+		}
+	}
+	return ""
+}

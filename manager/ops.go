@@ -308,12 +308,9 @@ func (s *Server) finishOp(id, cluster string, runErr error, skipCheck bool, log 
 		// A move stopped between commands can leave a slot open; close it
 		// so a cancelled operation leaves the cluster consistent.
 		if eng, v, err := s.inspect(ctx, cluster); err == nil && len(v.OpenSlots()) > 0 {
-			for _, n := range v.Masters() {
-				if n.Reachable {
-					rep, err := eng.Fix(ctx, n.Addr, clusterpkg.FixOptions{})
-					log.Info("closed open slots after cancel", "report", fmt.Sprint(rep), "err", err)
-					break
-				}
+			if seed := reachableMaster(v, ""); seed != "" {
+				rep, err := eng.Fix(ctx, seed, clusterpkg.FixOptions{})
+				log.Info("closed open slots after cancel", "report", fmt.Sprint(rep), "err", err)
 			}
 		}
 	}

@@ -95,10 +95,8 @@ func (x *opExec) engineAndSeed(ctx context.Context) (*cluster.Engine, string, er
 	if err != nil {
 		return nil, "", err
 	}
-	for _, n := range v.Nodes {
-		if n.Reachable && n.IsMaster() {
-			return eng, n.Addr, nil
-		}
+	if seed := reachableMaster(v, ""); seed != "" {
+		return eng, seed, nil
 	}
 	return nil, "", fmt.Errorf("cluster %s: no reachable master", x.op.Cluster)
 }
@@ -355,14 +353,7 @@ func runAddNode(ctx context.Context, x *opExec) error {
 		if v.Node(p.Addr) != nil {
 			return nil // added before a leader change
 		}
-		seed := ""
-		for _, n := range v.Masters() {
-			if n.Reachable {
-				seed = n.Addr
-				break
-			}
-		}
-		_, err = eng.AddNode(ctx, seed, cluster.NodeSpec{Addr: p.Addr, Host: p.Host}, cluster.AddNodeOptions{ReplicaOf: p.ReplicaOf})
+		_, err = eng.AddNode(ctx, reachableMaster(v, ""), cluster.NodeSpec{Addr: p.Addr, Host: p.Host}, cluster.AddNodeOptions{ReplicaOf: p.ReplicaOf})
 		x.s.observeSoon()
 		return err
 	})
@@ -424,13 +415,7 @@ func runRemoveNode(ctx context.Context, x *opExec) error {
 		if v.Node(id) == nil {
 			return nil // removed before a leader change
 		}
-		seed := ""
-		for _, n := range v.Masters() {
-			if n.Reachable && n.ID != id {
-				seed = n.Addr
-				break
-			}
-		}
+		seed := reachableMaster(v, id)
 		limit, _ := x.throttle()
 		c, _, err := x.s.store.Cluster(x.op.Cluster).Get(ctx)
 		if err != nil {

@@ -192,13 +192,7 @@ func (x *opExec) joinNodes(ctx context.Context, c *meta.Cluster, placed []placed
 		if err != nil {
 			return err
 		}
-		seed := ""
-		for _, m := range v.Masters() {
-			if m.Reachable {
-				seed = m.Addr
-				break
-			}
-		}
+		seed := reachableMaster(v, "")
 		master := placed[i]
 		mid := ""
 		if n := v.Node(master.Addr); n != nil {
@@ -305,14 +299,7 @@ func (x *opExec) removeEmptyMasters(ctx context.Context) error {
 // alone) by the engine and then stopped by its agent, so the agent never
 // restarts a node the cluster has forgotten.
 func (s *Server) removeManagedNode(ctx context.Context, eng *cluster.Engine, v *cluster.View, name string, n *cluster.NodeState) error {
-	seed := ""
-	for _, m := range v.Masters() {
-		if m.Reachable && m.ID != n.ID {
-			seed = m.Addr
-			break
-		}
-	}
-	if _, err := eng.RemoveNode(ctx, seed, n.ID, cluster.RemoveOptions{KeepRunning: true}); err != nil {
+	if _, err := eng.RemoveNode(ctx, reachableMaster(v, n.ID), n.ID, cluster.RemoveOptions{KeepRunning: true}); err != nil {
 		return fmt.Errorf("remove %s: %w", n.Addr, err)
 	}
 	host := s.hostMap(ctx)[n.Addr]
