@@ -7,6 +7,7 @@ import (
 
 	"github.com/r2m-go/r2m/coord"
 	"github.com/r2m-go/r2m/meta"
+	"github.com/r2m-go/r2m/monitor"
 )
 
 // httpError is an error with the HTTP status and API error code it maps to.
@@ -55,10 +56,21 @@ func unavailable(msg string, err error) error {
 // coordinator and meta map to their natural statuses; anything else is an
 // internal error whose details go to the log, not to the caller.
 func toHTTPError(err error) *httpError {
-	var he *httpError
+	var (
+		he *httpError
+		fe *monitor.FieldError
+	)
 	switch {
 	case errors.As(err, &he):
 		return he
+	case errors.As(err, &fe):
+		return &httpError{status: http.StatusBadRequest, code: "bad_request", field: fe.Field, msg: err.Error()}
+	case errors.Is(err, monitor.ErrNotFound):
+		return &httpError{status: http.StatusNotFound, code: "not_found", msg: err.Error()}
+	case errors.Is(err, monitor.ErrInUse):
+		return &httpError{status: http.StatusConflict, code: "conflict", msg: err.Error()}
+	case errors.Is(err, monitor.ErrClosed):
+		return &httpError{status: http.StatusServiceUnavailable, code: "unavailable", msg: "monitoring is shut down", err: err}
 	case errors.Is(err, meta.ErrInvalidName), errors.Is(err, coord.ErrInvalidPath):
 		return &httpError{status: http.StatusBadRequest, code: "bad_request", msg: err.Error()}
 	case errors.Is(err, coord.ErrNotFound):

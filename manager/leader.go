@@ -178,5 +178,12 @@ func (s *Server) runLeader(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.runOps(ctx) })
 	wg.Go(func() { s.runObserver(ctx) })
+	if m := s.cfg.Monitor; m != nil {
+		wg.Go(func() {
+			if err := m.Run(ctx); err != nil {
+				s.log.Error("monitor stopped", "err", err)
+			}
+		})
+	}
 	wg.Wait()
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/r2m-go/r2m/coord"
+	"github.com/r2m-go/r2m/meta"
+	"github.com/r2m-go/r2m/monitor"
 )
 
 // TestOpenAPIDocumentsEveryRoute keeps docs/openapi.yaml in step with the
@@ -16,7 +18,12 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{cfg: Config{Coordinator: &coord.Coordinator{}}}
+	mon, err := monitor.New(monitor.Config{Store: meta.NewStore(&coord.Coordinator{}), DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mon.Close()
+	s := &Server{cfg: Config{Coordinator: &coord.Coordinator{}, Monitor: mon}}
 	s.kinds = s.opKinds()
 	s.routes()
 	// Every path registered with a method, as the mux saw it.

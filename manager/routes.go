@@ -32,6 +32,9 @@ type route struct {
 	// audited endpoints are recorded in the audit log though they change
 	// nothing (reading a secret).
 	audited bool
+	// leaderRead endpoints read state only the leader has (monitoring
+	// history); followers forward them without auditing.
+	leaderRead bool
 	// target names what the mutation acts on, for the audit log.
 	target func(r *http.Request) string
 	h      apiFunc
@@ -100,6 +103,8 @@ func (s *Server) routes() {
 	}
 	s.handle("PUT /api/v1/ops/{id}/throttle", route{role: meta.Operator, mutating: true, target: pathValue("id"), h: s.throttleOp})
 
+	s.monitorRoutes()
+
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, notFound("no API endpoint %s %s", r.Method, r.URL.Path))
 	})
@@ -136,7 +141,7 @@ func (s *Server) handle(pattern string, rt route) {
 				}
 			}
 		}
-		if rt.mutating && !s.IsLeader() {
+		if (rt.mutating || rt.leaderRead) && !s.IsLeader() {
 			s.forward(w, r)
 			return
 		}

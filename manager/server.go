@@ -20,6 +20,7 @@ import (
 	"github.com/r2m-go/r2m/coord"
 	"github.com/r2m-go/r2m/internal/buildinfo"
 	"github.com/r2m-go/r2m/meta"
+	"github.com/r2m-go/r2m/monitor"
 )
 
 // Config configures a Server.
@@ -54,6 +55,13 @@ type Config struct {
 	// ObserveInterval is how often the leader reads every cluster's
 	// topology. Zero means 5s.
 	ObserveInterval time.Duration
+	// Monitor, if set, collects metrics and evaluates alerts while this
+	// server leads, and serves /metrics and the monitoring API. The server
+	// does not own it: the caller closes it after Run returns.
+	Monitor *monitor.Monitor
+	// PublicMetrics serves /metrics without authentication, for
+	// Prometheus servers that scrape without a token.
+	PublicMetrics bool
 	// PortBase and PortSpan are the ports deployed instances get:
 	// [PortBase, PortBase+PortSpan). Zero means 7000 and 1000; the cluster
 	// bus uses each port + 10000.
