@@ -16,6 +16,8 @@ import (
 	"github.com/r2m-go/r2m/coord"
 	"github.com/r2m-go/r2m/internal/testenv"
 	"github.com/r2m-go/r2m/manager"
+	"github.com/r2m-go/r2m/meta"
+	"github.com/r2m-go/r2m/monitor"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -45,7 +47,11 @@ func startCLIEnv(t *testing.T) *cliEnv {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	s, err := manager.New(manager.Config{Coordinator: c, Listener: l, DataDir: dir, PasswordCost: bcrypt.MinCost})
+	mon, err := monitor.New(monitor.Config{Store: meta.NewStore(c), DataDir: dir, Interval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := manager.New(manager.Config{Coordinator: c, Listener: l, DataDir: dir, PasswordCost: bcrypt.MinCost, Monitor: mon})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,6 +61,9 @@ func startCLIEnv(t *testing.T) *cliEnv {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("server: %v", err)
+		}
+		if err := mon.Close(); err != nil {
+			t.Errorf("monitor: %v", err)
 		}
 		if err := c.Close(); err != nil {
 			t.Errorf("coordinator: %v", err)
