@@ -15,15 +15,19 @@ import (
 	_ "github.com/r2m-go/r2m/coord/install"
 	"github.com/r2m-go/r2m/internal/embedetcd"
 	"github.com/r2m-go/r2m/manager"
+	"github.com/r2m-go/r2m/meta"
+	"github.com/r2m-go/r2m/monitor"
+	"github.com/r2m-go/r2m/web"
 )
 
 // serverFlags are shared by "r2m server" and "r2m up".
 type serverFlags struct {
-	coordinator string
-	dataDir     string
-	http        string
-	etcdAddr    string
-	logLevel    string
+	coordinator   string
+	dataDir       string
+	http          string
+	etcdAddr      string
+	logLevel      string
+	publicMetrics bool
 }
 
 func (f *serverFlags) register(cmd *cobra.Command, defaultHTTP string) {
@@ -33,6 +37,7 @@ func (f *serverFlags) register(cmd *cobra.Command, defaultHTTP string) {
 	fl.StringVar(&f.http, "http", defaultHTTP, "HOST:PORT the HTTP API and console listen on")
 	fl.StringVar(&f.etcdAddr, "etcd-addr", "127.0.0.1:2379", "client address of the embedded etcd (only without --coordinator)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fl.BoolVar(&f.publicMetrics, "public-metrics", false, "serve /metrics without authentication (for Prometheus without a token)")
 }
 
 func defaultDataDir() string {
@@ -55,6 +60,7 @@ func newLogger(level string) (*slog.Logger, error) {
 type platform struct {
 	etcd     *embedetcd.Server
 	coord    *coord.Coordinator
+	monitor  *monitor.Monitor
 	server   *manager.Server
 	listener net.Listener
 	url      string // the coordinator URL clients should use
@@ -88,6 +94,13 @@ func startPlatform(ctx context.Context, f *serverFlags, log *slog.Logger, extra 
 	}
 	cfg := extra
 	cfg.Coordinator, cfg.Listener, cfg.DataDir, cfg.Logger = p.coord, p.listener, f.dataDir, log
+	cfg.Console = web.New(web.Options{Logger: log})
+	p.monitor, err = monitor.New(monitor.Config{Store: meta.NewStore(p.coord), DataDir: filepath.Join(f.dataDir, "monitor"), ServerID: p.listener.Addr().String(), Logger: log})
+	if err != nil {
+		p.listener.Close()
+		return nil, err
+	}
+	cfg.Monitor, cfg.PublicMetrics = p.monitor, f.publicMetrics
 	p.server, err = manager.New(cfg)
 	if err != nil {
 		p.listener.Close()
@@ -100,6 +113,9 @@ func startPlatform(ctx context.Context, f *serverFlags, log *slog.Logger, extra 
 // itself stops when its Run context ends.
 func (p *platform) stop(log *slog.Logger) error {
 	var errs []error
+	if p.monitor != nil {
+		errs = append(errs, p.monitor.Close())
+	}
 	if p.coord != nil {
 		errs = append(errs, p.coord.Close())
 	}
