@@ -58,3 +58,9 @@ func (c *Client) CreateCluster(ctx context.Context, params any, dryRun bool) (*O
 	var op Operation
 	return &op, nil, c.do(ctx, http.MethodPost, "/api/v1/clusters", nil, body, &op)
 }
+
+// Agents lists the host agents, live or not, with their load.
+func (c *Client) Agents(ctx context.Context) ([]Agent, error) {
+	var out []Agent
+	return out, c.do(ctx, http.MethodGet, "/api/v1/agents", nil, nil, &out)
+}

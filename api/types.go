@@ -397,3 +397,16 @@ type CommandResult struct {
 	// Truncated is set when the reply was cut to the output bound.
 	Truncated bool `json:"truncated,omitempty"`
 }
+
+// Agent is a host agent as GET /api/v1/agents lists it.
+type Agent struct {
+	Host         string `json:"host"`
+	Addr         string `json:"addr"`
+	Datacenter   string `json:"datacenter,omitempty"`
+	Live         bool   `json:"live"`
+	Instances    int    `json:"instances"`
+	Running      int    `json:"running"`
+	MaxInstances int    `json:"max_instances,omitempty"`
+	MemoryBytes  int64  `json:"memory_bytes,omitempty"`
+	Version      string `json:"version,omitempty"`
+}

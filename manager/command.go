@@ -272,7 +272,8 @@ func (s *Server) execCommand(ctx context.Context, app string, args []string, con
 		// passwords included (CONFIG GET requirepass).
 		return nil, forbidden(fmt.Sprintf("%s is an administrative command: only admins may run it", name))
 	}
-	if !p.allows(meta.Operator) && (!slices.Contains(flags, "readonly") || slices.Contains(flags, "write")) {
+	readOnly := slices.Contains(flags, "readonly") && !slices.Contains(flags, "write") || introspection(args)
+	if !p.allows(meta.Operator) && !readOnly {
 		return nil, forbidden(fmt.Sprintf("%s writes: viewers may run read-only commands only", name))
 	}
 	target := seed
@@ -292,8 +293,57 @@ func (s *Server) execCommand(ctx context.Context, app string, args []string, con
 		return nil, err
 	}
 	res := &api.CommandResult{Node: node}
-	res.Output, res.Truncated = renderReply(out)
+	res.Output, res.Truncated = renderReply(out, rawReply(args))
 	return res, nil
+}
+
+// introspection reports commands that read no keys but only describe the
+// server or the cluster, which viewers may run though Redis does not flag
+// them readonly.
+func introspection(args []string) bool {
+	name := strings.ToUpper(args[0])
+	sub := ""
+	if len(args) > 1 {
+		sub = strings.ToUpper(args[1])
+	}
+	switch name {
+	case "PING", "ECHO", "INFO", "TIME", "LOLWUT", "ROLE":
+		return true
+	case "CLUSTER":
+		return slices.Contains([]string{"INFO", "NODES", "SLOTS", "SHARDS", "KEYSLOT", "COUNTKEYSINSLOT", "MYID", "REPLICAS", "SLAVES"}, sub)
+	case "COMMAND":
+		return sub != ""
+	case "SLOWLOG":
+		return sub == "GET" || sub == "LEN"
+	case "LATENCY":
+		return sub == "LATEST" || sub == "HISTORY" || sub == "DOCTOR"
+	case "MEMORY":
+		return sub == "STATS" || sub == "DOCTOR" || sub == "USAGE"
+	}
+	return false
+}
+
+// rawReply reports commands whose text reply redis-cli prints as it is
+// rather than quoted: reports made of lines, such as INFO.
+func rawReply(args []string) bool {
+	name := strings.ToUpper(args[0])
+	sub := ""
+	if len(args) > 1 {
+		sub = strings.ToUpper(args[1])
+	}
+	switch name {
+	case "INFO", "LOLWUT":
+		return true
+	case "CLUSTER":
+		return sub == "INFO" || sub == "NODES" || sub == "REPLICAS" || sub == "SLAVES"
+	case "CLIENT":
+		return sub == "LIST" || sub == "INFO"
+	case "MEMORY":
+		return sub == "DOCTOR" || sub == "MALLOC-STATS"
+	case "LATENCY":
+		return sub == "DOCTOR" || sub == "GRAPH"
+	}
+	return false
 }
 
 // commandFlags reads the flags of a COMMAND INFO entry.
@@ -352,7 +402,8 @@ func (s *Server) sendRouted(ctx context.Context, name, password, addr string, ar
 }
 
 // renderReply prints a reply as redis-cli does, cut at the output bound.
-func renderReply(res rueidis.RedisResult) (string, bool) {
+// With raw, a text reply is printed as it is (INFO and the like).
+func renderReply(res rueidis.RedisResult, raw bool) (string, bool) {
 	var b strings.Builder
 	elements := 0
 	truncated := false
@@ -397,7 +448,12 @@ func renderReply(res rueidis.RedisResult) (string, bool) {
 				fmt.Fprintf(&b, "%v\n", err)
 				return
 			}
-			if isStatusReply(m) {
+			if raw {
+				b.WriteString(strings.ReplaceAll(s, "\r\n", "\n"))
+				if !strings.HasSuffix(s, "\n") {
+					b.WriteString("\n")
+				}
+			} else if isStatusReply(m) {
 				b.WriteString(s + "\n")
 			} else {
 				b.WriteString(strconv.Quote(s) + "\n")

@@ -81,6 +81,7 @@ func TestCommandConsole(t *testing.T) {
 		{"viewer", `CONFIG GET requirepass`, false, "403"},
 		{"operator", `CONFIG GET requirepass`, false, "403"},
 		{"admin", `CONFIG GET maxmemory`, false, "maxmemory"},
+		{"viewer", `CLUSTER INFO`, false, "\ncluster_slots_assigned:16384\n"},
 		{"admin", `FLUSHALL`, false, "409"},
 		{"operator", `MSET {a}1 x {b}2 y`, false, "400"},
 		{"operator", `MSET {a}1 x {a}2 y`, false, "OK\n"},

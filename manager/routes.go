@@ -82,6 +82,7 @@ func (s *Server) routes() {
 	// The command console audits each command itself, with its name.
 	s.handle("POST /api/v1/apps/{app}/command", route{role: meta.Viewer, h: s.runCommand})
 
+	s.handle("GET /api/v1/agents", route{role: meta.Viewer, h: s.listAgents})
 	s.handle("GET /api/v1/clusters", route{role: meta.Viewer, h: s.listClusters})
 	s.handle("POST /api/v1/clusters", route{role: meta.Operator, mutating: true, h: s.createCluster})
 	s.handle("POST /api/v1/clusters/adopt", route{role: meta.Operator, mutating: true, h: s.adoptCluster})
