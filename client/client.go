@@ -59,6 +59,7 @@ type core struct {
 	builder rueidis.Builder
 	stats   counters
 	events  *dispatcher
+	metrics *collector // registered with opts.Registerer; nil without one
 
 	// regLock serialises creating and deleting the registration record, so
 	// that a registration can never land after Close deleted it (the seed
@@ -112,6 +113,9 @@ func New(ctx context.Context, opts Options) (_ *Client, err error) {
 		}
 	}()
 	if err := k.start(ctx); err != nil {
+		return nil, err
+	}
+	if err := k.registerMetrics(); err != nil {
 		return nil, err
 	}
 	c := &Client{k: k}

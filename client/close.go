@@ -68,6 +68,7 @@ func (k *core) close() error {
 	// 1. Stop the control loop: after New it is the only code that creates
 	// the registration record or swaps inner clients.
 	k.cancel()
+	k.unregisterMetrics()
 	if loopDone != nil && !waitUntil(loopDone, by(stopLoopBy)) {
 		errs = append(errs, fmt.Errorf("client: control loop still running after %v", time.Since(start).Round(time.Millisecond)))
 	}

@@ -84,6 +84,11 @@ func (k *core) run() {
 		}
 		k.retryPending()
 		k.plan()
+		if l.resetHB {
+			// A changed interval is reported soon too, so the record's
+			// Every never promises an earlier heartbeat than the next one.
+			l.hbSoon = true
+		}
 		if l.resetHB || l.hbSoon {
 			// Report a changed epoch or config soon, spread so that 1,000
 			// clients do not all write at once.

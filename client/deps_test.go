@@ -18,7 +18,6 @@ func TestDependencies(t *testing.T) {
 		"github.com/r2m-go/r2m/internal/testenv": "test servers",
 		"github.com/r2m-go/r2m/coord/coordtest":  "the coordinator conformance suite",
 		"github.com/redis/go-redis/v9":           "the outside client of tests and benchmarks",
-		"github.com/prometheus/client_golang":    "metrics libraries the client does not need",
 		"go.etcd.io/etcd/server/v3":              "the embedded etcd server",
 	}
 	out, err := exec.Command("go", "list", "-deps", "github.com/r2m-go/r2m/client").CombinedOutput()

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/rueidis"
 
 	"github.com/r2m-go/r2m/meta"
@@ -91,6 +92,11 @@ type Options struct {
 	// InitAddress, Password, ClientName, DialCtxFn and OnInvalidations itself
 	// and overwrites what this function puts there.
 	RueidisOption func(*rueidis.ClientOption)
+	// Registerer, if set, receives a collector of the client's metrics
+	// (r2m_client_commands_total, r2m_client_call_duration_seconds, …, each
+	// labelled with app, client_id and client_name). Close unregisters it.
+	// The counters are read when scraped: the data path pays nothing extra.
+	Registerer prometheus.Registerer
 
 	// testHook is called at each stage of New; tests use it to cancel New at
 	// a chosen point.

@@ -47,7 +47,7 @@ func (k *core) createRecord() error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(k.ctx), k.regTimeout())
 	defer cancel()
 	ref := k.sess.store.Client(k.opts.App, k.id)
-	rec := k.record(meta.Heartbeat{At: time.Now().UTC(), Interval: meta.Duration(k.heartbeatInterval())})
+	rec := k.record(meta.Heartbeat{At: time.Now().UTC(), Interval: meta.Duration(k.heartbeatInterval()), Every: meta.Duration(k.heartbeatInterval())})
 	// From here on a record of ours may exist, even if this attempt fails:
 	// a create that timed out or lost its connection may have been applied.
 	// So teardown deletes (a missing record counts as deleted).
@@ -160,6 +160,7 @@ func (k *core) heartbeatInterval() time.Duration {
 // its session expired unnoticed) is created again: the client is alive.
 func (k *core) heartbeat() {
 	hb := k.loop.window.next(&k.stats, time.Now())
+	hb.Every = meta.Duration(k.heartbeatInterval())
 	if !k.isRegistered() {
 		return
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/r2m-go/r2m/agent"
 	"github.com/r2m-go/r2m/api"
+	"github.com/r2m-go/r2m/client"
 	"github.com/r2m-go/r2m/coord"
 	"github.com/r2m-go/r2m/internal/testenv"
 	"github.com/r2m-go/r2m/meta"
@@ -125,6 +126,25 @@ func TestDeployOnThreeAgents(t *testing.T) {
 	}
 	if a, err := admin.App(ctx, "shop"); err != nil || a.ActiveCluster != "shop" {
 		t.Fatalf("app = %+v, %v", a, err)
+	}
+	// An R2M Go client finds the cluster by the app's name (password
+	// included, from the coordinator), registers and writes; a client we
+	// did not write reads the value back.
+	rc, err := client.New(ctx, client.Options{Coordinator: url, App: "shop", Name: "deploy-test", Logger: ts.cfg.Logger})
+	if err != nil {
+		t.Fatalf("client.New for app shop: %v", err)
+	}
+	if err := rc.Do(ctx, rc.B().Set().Key("from-r2m-client").Value("written").Build()).Error(); err != nil {
+		t.Fatalf("SET through the R2M client: %v", err)
+	}
+	if v, err := rdb.Get(ctx, "from-r2m-client").Result(); err != nil || v != "written" {
+		t.Fatalf("go-redis GET of the R2M client's write = %q, %v", v, err)
+	}
+	if cl, err := admin.AppClients(ctx, "shop"); err != nil || len(cl.Clients) != 1 || cl.Clients[0].ID != rc.ID() {
+		t.Fatalf("the API's clients of shop = %+v, %v; want the one client %s", cl, err, rc.ID())
+	}
+	if err := rc.Close(); err != nil {
+		t.Fatalf("client Close: %v", err)
 	}
 
 	// An agent restarts a killed redis-server.

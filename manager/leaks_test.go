@@ -40,6 +40,13 @@ func TestDetectClientProblems(t *testing.T) {
 	noConns.OpenConns = 0
 	young := healthy("young", "host-c", 9)
 	young.OpenConns, young.CreatedAt = 0, now.Add(-5*time.Second)
+	// A client that reported a change early: its last window was 2 s long,
+	// but its next heartbeat is due a minute after the last.
+	early := healthy("early", "host-d", 10)
+	early.Heartbeat.Interval, early.Heartbeat.Every = meta.Duration(2*time.Second), meta.Duration(time.Minute)
+	lateEvery := healthy("late", "host-d", 11)
+	lateEvery.Heartbeat.At, lateEvery.Heartbeat.Every = now.Add(-4*time.Minute), meta.Duration(time.Minute)
+	lateEvery.Heartbeat.Interval = meta.Duration(time.Hour)
 	restarted := many(10, "job.go:42")
 	for _, c := range restarted[:5] {
 		c.ProcessStart = start.Add(time.Minute) // same pid, another process
@@ -58,6 +65,8 @@ func TestDetectClientProblems(t *testing.T) {
 		{"at the limit is fine", many(16, "job.go:42"), nil, nil, ""},
 		{"pid reuse is two processes", restarted, nil, nil, ""},
 		{"heartbeat overdue", []*meta.Client{stale}, nil, []string{flagZombieHeartbeat}, "last heartbeat 4m0s ago, expected every 1m0s"},
+		{"a short window after an early report is not overdue", []*meta.Client{early}, nil, nil, ""},
+		{"overdue by the announced interval", []*meta.Client{lateEvery}, nil, []string{flagZombieHeartbeat}, "expected every 1m0s"},
 		{"no connections", []*meta.Client{noConns}, nil, []string{flagZombieConns}, "holds no Redis connections"},
 		{"new client without connections yet", []*meta.Client{young}, nil, nil, ""},
 		{"only rising", nil, samples(10, 11, 11, 13, 14), []string{flagRising}, "only rose over the last 4m0s: 10 → 14"},

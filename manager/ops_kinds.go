@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -322,12 +323,20 @@ func planAddNode(ctx context.Context, req *opRequest) (*opPlan, error) {
 	if err := required("addr", p.Addr); err != nil {
 		return nil, err
 	}
-	_, v, err := req.s.inspect(ctx, req.Cluster)
+	if _, _, err := net.SplitHostPort(p.Addr); err != nil {
+		return nil, badRequest("addr", "%q is not host:port: %v", p.Addr, err)
+	}
+	eng, v, err := req.s.inspect(ctx, req.Cluster)
 	if err != nil {
 		return nil, unavailable("cannot inspect the cluster", err)
 	}
 	if v.Node(p.Addr) != nil {
 		return nil, conflict("%s is already in the cluster", p.Addr)
+	}
+	// Refuse now what the add would refuse later: an operator who sees a
+	// plan expects it to be runnable.
+	if err := eng.CheckNewNode(ctx, p.Addr); err != nil {
+		return nil, badRequest("addr", "%s cannot join: %v", p.Addr, err)
 	}
 	text := fmt.Sprintf("add %s as an empty master (rebalance afterwards to give it slots)", p.Addr)
 	if p.ReplicaOf != "" {

@@ -113,12 +113,18 @@ type Client struct {
 
 // Heartbeat is a client's latest stats window.
 type Heartbeat struct {
-	At       time.Time `json:"at"`
-	Interval Duration  `json:"interval"`
-	Commands int64     `json:"commands"`
-	Errors   int64     `json:"errors"`
-	P50      Duration  `json:"p50"`
-	P99      Duration  `json:"p99"`
+	At time.Time `json:"at"`
+	// Interval is the length of the window the stats cover: the time since
+	// the previous heartbeat, which can be short after a change that the
+	// client reports early.
+	Interval Duration `json:"interval"`
+	// Every is the interval the client heartbeats at now: the next
+	// heartbeat is due by At + Every. Zero in records of older clients.
+	Every    Duration `json:"every,omitempty"`
+	Commands int64    `json:"commands"`
+	Errors   int64    `json:"errors"`
+	P50      Duration `json:"p50"`
+	P99      Duration `json:"p99"`
 }
 
 // ClusterState is the life-cycle state of a cluster record.

@@ -18,8 +18,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/r2m-go/r2m/api"
+	"github.com/r2m-go/r2m/client"
 	"github.com/r2m-go/r2m/manager"
-	"github.com/r2m-go/r2m/meta"
 )
 
 var screenshotDir = flag.String("screenshots", "", "also write the console's screenshots to this directory; "+
@@ -28,11 +28,13 @@ var screenshotDir = flag.String("screenshots", "", "also write the console's scr
 // console is the state the steps of TestConsole share: one server with
 // three agents, one browser, the admin's tab and the cluster it creates.
 type consoleRun struct {
+	t       *testing.T // the whole run's, for cleanups that outlive a step
 	p       *platform
 	browser context.Context
 	admin   *tab
 	cluster string
-	rebal   string // the rebalance operation's ID
+	rebal   string           // the rebalance operation's ID
+	tasks   []*client.Client // the leak step's clients, open until the last step
 }
 
 // TestConsole drives the console in headless Chromium through an
@@ -56,7 +58,7 @@ func TestConsole(t *testing.T) {
 		}
 		return true
 	})
-	r := &consoleRun{p: p, browser: startChrome(t), cluster: "shop"}
+	r := &consoleRun{t: t, p: p, browser: startChrome(t), cluster: "shop"}
 	r.admin = newTab(t, r.browser, p.URL)
 	for _, step := range []struct {
 		name string
@@ -72,6 +74,7 @@ func TestConsole(t *testing.T) {
 		{"CommandConsole", testCommandConsole},
 		{"ViewerSeesNoControlsAndIsRefused", testViewer},
 		{"Screenshots", testScreenshots},
+		{"LeakedClientsClosed", testLeakedClientsClosed},
 	} {
 		if !t.Run(step.name, func(t *testing.T) {
 			// Each step reports through its own t.
@@ -166,7 +169,39 @@ func testPlanCancel(t *testing.T, r *consoleRun) {
 	a.wait("the reshard plan", `document.querySelector("#plan-dialog").open && document.querySelector("#plan-text").textContent.includes("move 10 slots")`, 20*time.Second)
 	a.click(`#plan-dialog button[data-close]`)
 	a.wait("the plan to close", `!document.querySelector("#plan-dialog").open`, 5*time.Second)
-	time.Sleep(500 * time.Millisecond)
+
+	// Every other mutating button opens its plan first, too.
+	for _, tc := range []struct{ dialog, fill string }{
+		{"dlg-scale", `document.querySelector('#dlg-scale input[name="masters"]').value = "4"`},
+		{"dlg-rebalance", `document.querySelector('#dlg-rebalance input[name="threshold_pct"]').value = "1"`},
+		{"dlg-failover", `document.querySelector('#dlg-failover select[name="master"]').selectedIndex = 1`},
+		{"dlg-remove-node", `document.querySelector('#dlg-remove-node select[name="node"]').selectedIndex = 0`},
+		{"dlg-fix", ``},
+	} {
+		a.open("/clusters/" + r.cluster)
+		a.click(fmt.Sprintf(`button[data-open=%q]`, tc.dialog))
+		if tc.fill != "" {
+			a.eval(tc.fill, nil)
+		}
+		a.click(fmt.Sprintf(`#%s button[type="submit"]`, tc.dialog))
+		a.wait("the plan of "+tc.dialog, `document.querySelector("#plan-dialog").open && document.querySelector("#plan-text").textContent.trim().length > 0`, 20*time.Second)
+		t.Logf("%s plan:\n%s", tc.dialog, a.text("#plan-text"))
+		a.click(`#plan-dialog button[data-close]`)
+		a.wait("the plan to close", `!document.querySelector("#plan-dialog").open`, 5*time.Second)
+	}
+	// A node that is not there is refused with the server's reason, in the
+	// dialog.
+	a.open("/clusters/" + r.cluster)
+	a.click(`button[data-open="dlg-add-node"]`)
+	a.set(`#dlg-add-node input[name="addr"]`, "127.0.0.1:1")
+	a.click(`#dlg-add-node button[type="submit"]`)
+	a.wait("the add-node error", `!document.querySelector("#dlg-add-node .form-error").hidden &&
+		document.querySelector("#dlg-add-node .form-error").textContent.includes("127.0.0.1:1")`, 20*time.Second)
+	t.Logf("add-node of a missing node: %s", a.text("#dlg-add-node .form-error"))
+	a.click(`#dlg-add-node button[data-close]`)
+
+	// Nothing ran. The dry runs are answered synchronously, so any
+	// operation they had started would be listed by now.
 	after, err := r.p.Admin.Ops(ctx, r.cluster)
 	if err != nil {
 		t.Fatal(err)
@@ -267,76 +302,113 @@ func testOpenSlotAndFix(t *testing.T, r *consoleRun) {
 	a.noErrors()
 }
 
-// testClients registers clients as client processes do (ephemeral records
-// under /apps/{app}/clients) and watches the table follow them.
+// testClients opens and closes real R2M Go clients in this test process
+// and watches the table follow them; then it reproduces the incident, one
+// process holding 20 clients of the app, and looks for the leak flag.
 func testClients(t *testing.T, r *consoleRun) {
 	a, ctx := r.admin, ctxFor(t, 2*time.Minute)
 	st := r.p.Store
 	app := r.cluster // the create bound an app of the cluster's name
-	started := time.Now().UTC().Add(-time.Hour)
-	register := func(id, name, host string, pid int, site string) {
+	open := func(name string) *client.Client {
 		t.Helper()
-		now := time.Now().UTC()
-		c := &meta.Client{ID: id, App: app, Name: name, Host: host, PID: pid, ProcessStart: started, ClientVersion: "v0.1.0", GoVersion: "go1.26",
-			CreatedAt: now, CreationSite: site, Cluster: r.cluster, TopologyEpoch: 3, ConfigVersion: 1, OpenConns: 6,
-			Heartbeat: meta.Heartbeat{At: now, Interval: meta.Duration(time.Minute), Commands: 1200, Errors: 0, P50: meta.Duration(180 * time.Microsecond), P99: meta.Duration(2 * time.Millisecond)}}
-		if err := st.Client(app, id).CreateEphemeral(ctx, c); err != nil {
-			t.Fatalf("register client %s: %v", id, err)
+		c, err := client.New(ctx, client.Options{Coordinator: r.p.CoordURL, App: app, Name: name, Logger: r.p.Logger})
+		if err != nil {
+			t.Fatalf("client.New for app %s: %v", app, err)
+		}
+		// Closes what a failing step left open; Close again is a no-op.
+		r.t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	closeAll := func(cs ...*client.Client) {
+		t.Helper()
+		for _, c := range cs {
+			if err := c.Close(); err != nil {
+				t.Fatalf("Close of client %s: %v", c.ID(), err)
+			}
 		}
 	}
 	a.open("/apps/" + app)
 	if n := a.text("#client-count"); n != "0 live" {
-		t.Fatalf("client count %q before any client registered", n)
+		t.Fatalf("client count %q before any client opened", n)
 	}
 
 	t0 := time.Now()
-	for _, id := range []string{"web-1a", "web-1b", "web-1c"} {
-		register(id, "storefront", "web-1", 3100, "cmd/storefront/main.go:57")
+	var web []*client.Client
+	for range 3 {
+		web = append(web, open("storefront"))
 	}
 	a.wait("three clients to appear", `document.querySelector("#client-count").dataset.count === "3" && document.querySelectorAll("tr.client").length === 3`, 10*time.Second)
 	if d := time.Since(t0); d > 6*time.Second {
-		t.Fatalf("the registrations took %v to appear; want a few seconds", d)
+		t.Fatalf("the clients took %v to appear; want a few seconds", d)
 	}
-	if s := a.text(`tr.site[data-site="cmd/storefront/main.go:57"]`); !strings.Contains(s, "3 clients") {
-		t.Fatalf("site group row %q", s)
+	rec, _, err := st.Client(app, web[0].ID()).Get(ctx)
+	if err != nil {
+		t.Fatalf("registration of client %s: %v", web[0].ID(), err)
+	}
+	if s := a.text(fmt.Sprintf(`tr.site[data-site=%q]`, rec.CreationSite)); !strings.Contains(s, "3 clients") {
+		t.Fatalf("site group row for %s: %q", rec.CreationSite, s)
 	}
 
 	t0 = time.Now()
-	for _, id := range []string{"web-1a", "web-1b"} {
-		if err := st.Client(app, id).Delete(ctx, -1); err != nil {
-			t.Fatal(err)
-		}
-	}
-	a.wait("two clients to disappear", `document.querySelector("#client-count").dataset.count === "1" &&
-		document.querySelector('tr[data-client="web-1a"]') === null && document.querySelector('tr[data-client="web-1c"]') !== null`, 10*time.Second)
+	closeAll(web[0], web[1])
+	a.wait("two clients to disappear", fmt.Sprintf(`document.querySelector("#client-count").dataset.count === "1" &&
+		document.querySelector('tr[data-client=%q]') === null && document.querySelector('tr[data-client=%q]') !== null`, web[0].ID(), web[2].ID()), 10*time.Second)
 	if d := time.Since(t0); d > 6*time.Second {
 		t.Fatalf("the closed clients took %v to disappear; want a few seconds", d)
 	}
 	if a.count("#client-flags") != 0 {
 		t.Fatalf("flags with one healthy client: %s", a.text("#client-flags"))
 	}
+	closeAll(web[2])
+	a.wait("the last client to disappear", `document.querySelector("#client-count").dataset.count === "0"`, 10*time.Second)
 
 	// The incident: one process creating a client per task and never
-	// closing them.
-	for i := range 20 {
-		register(fmt.Sprintf("export-%02d", i), "export-task", "batch-7", 4242, "jobs/export.go:42")
+	// closing them. All 20 come from the one line below.
+	var tasks []*client.Client
+	for range 20 {
+		tasks = append(tasks, open("export-task"))
 	}
-	a.wait("the leak flag", `[...document.querySelectorAll('#client-flags li[data-flag="leak"]')].some(li =>
-		li.textContent.includes('pid 4242 on batch-7 holds 20 clients of "shop"') && li.textContent.includes("jobs/export.go:42"))`, 10*time.Second)
+	rec, _, err = st.Client(app, tasks[0].ID()).Get(ctx)
+	if err != nil {
+		t.Fatalf("registration of client %s: %v", tasks[0].ID(), err)
+	}
+	flag := fmt.Sprintf("pid %d on %s holds 20 clients of %q", os.Getpid(), rec.Host, app)
+	a.wait("the leak flag", fmt.Sprintf(`[...document.querySelectorAll('#client-flags li[data-flag="leak"]')].some(li =>
+		li.textContent.includes(%q) && li.textContent.includes(%q))`, flag, rec.CreationSite), 10*time.Second)
 	if n := a.count("tr.client.flagged"); n != 20 {
-		t.Fatalf("%d client rows are flagged, want the 20 of pid 4242", n)
+		t.Fatalf("%d client rows are flagged, want the 20 of pid %d", n, os.Getpid())
 	}
-	if n := a.count(`tr.client.flagged .flag-badge[title*="jobs/export.go:42"]`); n != 20 {
+	if n := a.count(fmt.Sprintf(`tr.client.flagged .flag-badge[title*=%q]`, rec.CreationSite)); n != 20 {
 		t.Fatalf("%d flagged rows explain their flag (badge title naming the site), want 20", n)
 	}
-	if s := a.text(`tr.proc[data-pid="4242"]`); !strings.Contains(s, "20 clients") {
+	if s := a.text(fmt.Sprintf(`tr.proc[data-pid="%d"]`, os.Getpid())); !strings.Contains(s, "20 clients") {
 		t.Fatalf("process group row %q", s)
 	}
-	// The largest process comes first.
-	var first string
-	a.eval(`document.querySelector("tr.proc").dataset.pid`, &first)
-	if first != "4242" {
-		t.Fatalf("first process group is pid %s, want the leaking 4242", first)
+	// They stay open for the screenshots; the last step closes them.
+	r.tasks = tasks
+	a.noErrors()
+}
+
+// testLeakedClientsClosed closes the 20 clients of the leak step: the table
+// empties, the flag goes, and no registration is left.
+func testLeakedClientsClosed(t *testing.T, r *consoleRun) {
+	a, ctx := r.admin, ctxFor(t, time.Minute)
+	app := r.cluster
+	a.open("/apps/" + app)
+	// The clients lived through a config change (an early heartbeat, a
+	// short window): healthy clients are never called zombies.
+	if n := a.count(`#client-flags li[data-flag^="zombie"]`); n != 0 {
+		t.Fatalf("%d zombie flags on live, healthy clients: %s", n, a.text("#client-flags"))
+	}
+	for _, c := range r.tasks {
+		if err := c.Close(); err != nil {
+			t.Fatalf("Close of client %s: %v", c.ID(), err)
+		}
+	}
+	a.wait("the closed clients to disappear with their flag", `document.querySelector("#client-count").dataset.count === "0" &&
+		document.querySelectorAll('#client-flags li[data-flag="leak"]').length === 0`, 15*time.Second)
+	if ids, err := r.p.Store.Clients(app).Names(ctx); err != nil || len(ids) != 0 {
+		t.Fatalf("after every Close the app's clients are %v, %v; want none", ids, err)
 	}
 	a.noErrors()
 }

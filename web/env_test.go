@@ -57,6 +57,7 @@ type platform struct {
 	Store    *meta.Store // a session of the test's own, for records it writes
 	Admin    *api.Client
 	Password string // the admin's console password
+	Logger   *slog.Logger
 }
 
 // testPortBase picks deployment ports below the ephemeral range, away from
@@ -122,7 +123,7 @@ func startPlatform(t *testing.T, opts ...func(*manager.Config)) *platform {
 		}
 		http.DefaultClient.CloseIdleConnections()
 	})
-	p := &platform{URL: "http://" + l.Addr().String(), CoordURL: coordURL, DataDir: dir, Server: s, Store: meta.NewStore(own)}
+	p := &platform{URL: "http://" + l.Addr().String(), CoordURL: coordURL, DataDir: dir, Server: s, Store: meta.NewStore(own), Logger: log}
 	waitUntil(t, "the server to lead", 20*time.Second, s.IsLeader)
 	waitUntil(t, "the admin's files", 20*time.Second, func() bool {
 		tok, err1 := os.ReadFile(manager.AdminTokenPath(dir))

@@ -9,8 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
+	"github.com/r2m-go/r2m/client"
 	"github.com/r2m-go/r2m/coord"
 	"github.com/r2m-go/r2m/meta"
 )
@@ -45,33 +44,37 @@ func TestUpFromFreshDataDir(t *testing.T) {
 		t.Fatalf("r2m cluster check demo: %v\n%s", err, out)
 	}
 
-	// With the printed coordinator URL, a program finds the demo app, its
-	// cluster and password, and writes.
+	// With the printed coordinator URL, an R2M Go client finds the demo app
+	// by name, registers, and writes; the CLI lists it among the live
+	// clients.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	c, err := coord.Open(ctx, coordURL)
+	c, err := client.New(ctx, client.Options{Coordinator: coordURL, App: "demo", Name: "up-test"})
+	if err != nil {
+		t.Fatalf("client.New with the printed coordinator URL %s: %v", coordURL, err)
+	}
+	if err := c.Do(ctx, c.B().Set().Key("survives").Value("restart").Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runCLI(t, "clients", "demo", "--server", console, "--token", token); err != nil || !strings.Contains(out, "up-test") {
+		t.Fatalf("r2m clients demo does not list the client: %v\n%s", err, out)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatalf("client Close: %v", err)
+	}
+	co, err := coord.Open(ctx, coordURL)
 	if err != nil {
 		t.Fatalf("open the printed coordinator URL %s: %v", coordURL, err)
 	}
-	st := meta.NewStore(c)
-	app, _, err := st.App("demo").Get(ctx)
+	st := meta.NewStore(co)
+	topo, _, err := st.Topology("demo").Get(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	topo, _, err := st.Topology(app.ActiveCluster).Get(ctx)
-	if err != nil {
-		t.Fatal(err)
+	if ids, err := st.Clients("demo").Names(ctx); err != nil || len(ids) != 0 {
+		t.Fatalf("after Close the demo app's clients are %v, %v; want none", ids, err)
 	}
-	cred, _, err := st.Credentials(app.ActiveCluster).Get(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Close(); err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{topo.Nodes[0].Addr}, Password: cred.Password})
-	defer rdb.Close()
-	if err := rdb.Set(ctx, "survives", "restart", 0).Err(); err != nil {
+	if err := co.Close(); err != nil {
 		t.Fatal(err)
 	}
 
@@ -89,7 +92,16 @@ func TestUpFromFreshDataDir(t *testing.T) {
 	// The next r2m up brings the same cluster back with its data.
 	again := startR2M(t, args...)
 	again.waitOutput(t, "Press Ctrl-C", 90*time.Second)
-	if v, err := rdb.Get(ctx, "survives").Result(); err != nil || v != "restart" {
+	c, err = client.New(ctx, client.Options{Coordinator: coordURL, App: "demo", Name: "up-test"})
+	if err != nil {
+		t.Fatalf("client.New after the second r2m up: %v", err)
+	}
+	defer func() {
+		if err := c.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	if v, err := c.Do(ctx, c.B().Get().Key("survives").Build()).ToString(); err != nil || v != "restart" {
 		t.Fatalf("after a second r2m up, GET survives = %q, %v", v, err)
 	}
 }
