@@ -23,6 +23,7 @@ func (s *Server) opKinds() map[string]*opKind {
 		"adopt":       {plan: planAdopt, run: runAdopt, creates: true},
 		"create":      {plan: planCreate, run: runCreate, creates: true},
 		"scale":       {plan: planScale, run: runScale},
+		"migrate":     {plan: planMigrate, run: runMigrate},
 	}
 }
 

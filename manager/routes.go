@@ -105,6 +105,7 @@ func (s *Server) routes() {
 	s.handle("PUT /api/v1/ops/{id}/throttle", route{role: meta.Operator, mutating: true, target: pathValue("id"), h: s.throttleOp})
 
 	s.monitorRoutes()
+	s.syncRoutes()
 
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, notFound("no API endpoint %s %s", r.Method, r.URL.Path))

@@ -13,6 +13,6 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newVersionCommand(), newServerCommand(), newUserCommand(), newTokenCommand(), newAppCommand(), newClientsCommand(), newClusterCommand(), newOpCommand(), newAgentCommand(), newUpCommand(), newAlertCommand())
+	root.AddCommand(newVersionCommand(), newServerCommand(), newUserCommand(), newTokenCommand(), newAppCommand(), newClientsCommand(), newClusterCommand(), newOpCommand(), newAgentCommand(), newUpCommand(), newAlertCommand(), newMigrateCommand())
 	return root
 }

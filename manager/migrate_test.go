@@ -1,0 +1,122 @@
+package manager
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/r2m-go/r2m/api"
+	"github.com/r2m-go/r2m/internal/testenv"
+	"github.com/r2m-go/r2m/migrate"
+)
+
+// TestMigrateOp: a password-protected standalone Redis is migrated into an
+// adopted cluster by a migrate operation. The password is stored apart and
+// never shows in the operation; the operation succeeds once the target has
+// caught up and the data is equal. A second operation (until=cancel) is
+// paused, the source written meanwhile, resumed with a throttle (the link
+// resumes with PSYNC: no second full sync), and cancelled once caught up.
+func TestMigrateOp(t *testing.T) {
+	target := testenv.StartRedisCluster(t, testenv.ClusterOptions{Masters: 3, Password: "tgt-pw"})
+	src := testenv.StartRedis(t, testenv.RedisOptions{Password: "src-pw"})
+	ts := startLeader(t, testenv_SharedEtcdURL(t), func(c *Config) { c.ObserveInterval = 200 * time.Millisecond })
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	admin := ts.adminClient(t)
+	op, _, err := admin.Adopt(ctx, api.AdoptParams{Name: "dst", Seed: target.Nodes[0].Addr, Password: "tgt-pw"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSucceed(t, waitOp(t, admin, op.ID))
+
+	sc := src.Client(t)
+	for i := range 2000 {
+		if err := sc.Set(ctx, "k:"+strconv.Itoa(i), i, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A password in the URL is refused.
+	if _, _, err := admin.StartOp(ctx, "dst", "migrate", api.MigrateParams{From: "redis://:src-pw@" + src.Addr, Link: "m1"}, true); !api.IsStatus(err, 400) {
+		t.Fatalf("migrate with a password in from: %v, want 400", err)
+	}
+	if err := admin.SetSyncCredentials(ctx, "m1", "src-pw"); err != nil {
+		t.Fatal(err)
+	}
+	_, dry, err := admin.StartOp(ctx, "dst", "migrate", api.MigrateParams{From: "redis://" + src.Addr, Link: "m1"}, true)
+	if err != nil || !strings.Contains(dry.PlanText, "repl-backlog-size") {
+		t.Fatalf("migrate dry run = %+v, %v; want the backlog warning", dry, err)
+	}
+	op, _, err = admin.StartOp(ctx, "dst", "migrate", api.MigrateParams{From: "redis://" + src.Addr, Link: "m1"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := waitOp(t, admin, op.ID)
+	mustSucceed(t, done)
+	if strings.Contains(string(done.Params), "src-pw") {
+		t.Fatalf("the operation shows the source password: %s", done.Params)
+	}
+	if done.Progress.KeysMoved != 2000 {
+		t.Errorf("progress keys moved = %d, want 2000", done.Progress.KeysMoved)
+	}
+	link, err := admin.Sync(ctx, "m1")
+	if err != nil || link.State != "stopped" || len(link.Shards) != 1 || !link.Shards[0].RDBDone {
+		t.Fatalf("link m1 = %+v, %v", link, err)
+	}
+	srcEP := migrate.Endpoint{Addrs: []string{src.Addr}, Password: "src-pw"}
+	dstEP := migrate.Endpoint{Addrs: target.Addrs(), Password: "tgt-pw"}
+	if rep, err := migrate.Verify(ctx, migrate.VerifyOptions{Source: srcEP, Target: dstEP}); err != nil {
+		t.Fatalf("verify: %v %+v", err, rep)
+	}
+
+	// until=cancel, with pause and resume.
+	if err := admin.SetSyncCredentials(ctx, "m2", "src-pw"); err != nil {
+		t.Fatal(err)
+	}
+	op, _, err = admin.StartOp(ctx, "dst", "migrate", api.MigrateParams{From: "redis://" + src.Addr, Link: "m2", Until: "cancel"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	streaming := func() bool {
+		l, err := admin.Sync(ctx, "m2")
+		return err == nil && len(l.Shards) == 1 && l.Shards[0].RDBDone && l.Shards[0].Phase == "stream"
+	}
+	waitFor(t, "link m2 to stream", streaming)
+	if _, err := admin.PauseOp(ctx, op.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "link m2 to pause", func() bool { l, err := admin.Sync(ctx, "m2"); return err == nil && l.State == "paused" })
+	for i := range 500 {
+		if err := sc.Set(ctx, "p:"+strconv.Itoa(i), i, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := admin.ThrottleOp(ctx, op.ID, 5000); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.ResumeOp(ctx, op.ID); err != nil {
+		t.Fatal(err)
+	}
+	tc := target.Client(t)
+	waitFor(t, "the writes made while paused to arrive", func() bool {
+		v, err := tc.Get(ctx, "p:499").Result()
+		return err == nil && v == "499"
+	})
+	waitFor(t, "link m2 to record its PSYNC resume", func() bool {
+		l, err := admin.Sync(ctx, "m2")
+		return err == nil && l.State == "streaming" && l.Shards[0].Resumes >= 1
+	})
+	if l, err := admin.Sync(ctx, "m2"); err != nil || l.Shards[0].FullSyncs != 1 {
+		t.Fatalf("link m2 after resume = %+v, %v; want 1 full sync", l, err)
+	}
+	if _, err := admin.CancelOp(ctx, op.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := waitOp(t, admin, op.ID); got.State != "cancelled" {
+		t.Fatalf("cancelled migrate op ended %s (%s)", got.State, got.Error)
+	}
+	if rep, err := migrate.Verify(ctx, migrate.VerifyOptions{Source: srcEP, Target: dstEP}); err != nil {
+		t.Fatalf("verify: %v %+v", err, rep)
+	}
+}
