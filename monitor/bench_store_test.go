@@ -1,0 +1,242 @@
+package monitor
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+)
+
+var (
+	benchSeries      = flag.Int("bench-series", 100_000, "BenchmarkHistoryStore: simulated series")
+	benchStorePasses = flag.Int("bench-store-passes", 360, "BenchmarkHistoryStore: simulated passes, 10s apart (360: one hour)")
+)
+
+// storeMetrics are the stored node metrics: a simulated node has one
+// series of each, as a real replica does.
+var storeMetrics = func() []string {
+	var out []string
+	for _, m := range catalog {
+		if m.Scope == ScopeNode && m.Stored {
+			out = append(out, m.Name)
+		}
+	}
+	return out
+}()
+
+// simSeries is one simulated series and the value it had last.
+type simSeries struct {
+	integral bool // counts, bytes and booleans are whole numbers; rates and ratios are not
+	base     float64
+	value    float64
+}
+
+// simValues makes n series of simulated nodes (len(storeMetrics) series
+// each, nodes grouped ten to a cluster) with deterministic values.
+func simValues(n int) ([]point, []simSeries) {
+	pts := make([]point, n)
+	sims := make([]simSeries, n)
+	for i := range n {
+		node, metric := i/len(storeMetrics), storeMetrics[i%len(storeMetrics)]
+		pts[i].key = seriesKey{
+			cluster: "sim-" + strconv.Itoa(node/clusterNodes),
+			node:    fmt.Sprintf("10.%d.%d.%d:6379", node>>16&255, node>>8&255, node&255),
+			metric:  metric,
+		}
+		s := &sims[i]
+		switch catalogByName[metric].Unit {
+		case "bool":
+			s.integral, s.base = true, 1
+		case "count":
+			s.integral, s.base = true, 1_000+float64(i%9_000)
+		case "bytes":
+			s.integral, s.base = true, 100<<20+float64(i%1_000)*4096
+		default:
+			s.base = 10 + float64(i%1_000)
+		}
+		s.value = s.base
+	}
+	return pts, sims
+}
+
+// step moves every simulated value: whole numbers by a small random walk
+// (booleans stay 1), the others around their base by up to ±10%.
+func step(rng *rand.Rand, pts []point, sims []simSeries) {
+	for i := range sims {
+		s := &sims[i]
+		switch {
+		case s.integral && s.base == 1:
+		case s.integral:
+			s.value = max(0, s.value+float64(rng.IntN(101)-50))
+		default:
+			s.value = s.base * (0.9 + 0.2*rng.Float64())
+		}
+		pts[i].value = s.value
+	}
+}
+
+// storeResult is what writing the simulated series cost.
+type storeResult struct {
+	series, passes int
+	first          usage      // the first write, which adds every series
+	writes         usageStats // the other passes' writes
+	downsample     usageStats // maintain at a minute's end: downsampling
+	idle           usageStats // maintain otherwise
+	rawRows        int64
+	minuteRows     int64
+	fileBytes      int64 // monitor.db after a WAL checkpoint
+	maxWALBytes    int64 // monitor.db-wal after any pass
+	rawBytes       int64 // points_raw and its index, from dbstat
+	minuteBytes    int64 // points_1m and its index
+	seriesBytes    int64 // the series table and its unique index
+}
+
+// perDay extrapolates the measured bytes per point to a day of the
+// simulated series at the default 10s interval: raw points, minute
+// points, and the file at steady state under the default retentions.
+func (r storeResult) perDay() (raw, minute, steady float64) {
+	raw = float64(r.rawBytes) / float64(r.rawRows) * float64(r.series) * float64(24*time.Hour/DefaultInterval)
+	minute = float64(r.minuteBytes) / float64(r.minuteRows) * float64(r.series) * 24 * 60
+	days := func(d time.Duration) float64 { return d.Hours() / 24 }
+	steady = raw*days(DefaultRawRetention) + minute*days(DefaultMinuteRetention) + float64(r.seriesBytes)
+	return raw, minute, steady
+}
+
+func (r storeResult) String() string {
+	raw, minute, steady := r.perDay()
+	const mib, gib = 1 << 20, 1 << 30
+	return fmt.Sprintf("%d series × %d passes (%v simulated)\n"+
+		"  first write (adds every series): wall %v, CPU %v\n"+
+		"  write per pass: %s\n"+
+		"  downsampling per minute: %s\n"+
+		"  maintain in other passes: %s\n"+
+		"  %d raw points, %.1f bytes each; %d minute points, %.1f bytes each; series table %.1f MiB\n"+
+		"  monitor.db %.1f MiB after checkpoint, WAL at most %.1f MiB\n"+
+		"  per day: %.2f GiB raw + %.2f GiB minute points; steady state (24h raw, 14 days minute): %.1f GiB",
+		r.series, r.passes, time.Duration(r.passes)*DefaultInterval,
+		ms(r.first.wall), ms(r.first.cpu), &r.writes, &r.downsample, &r.idle,
+		r.rawRows, float64(r.rawBytes)/float64(r.rawRows), r.minuteRows, float64(r.minuteBytes)/float64(r.minuteRows), float64(r.seriesBytes)/mib,
+		float64(r.fileBytes)/mib, float64(r.maxWALBytes)/mib,
+		raw/gib, minute/gib, steady/gib)
+}
+
+// runStore writes series simulated values into a fresh history in dir
+// every 10s of a simulated clock for passes passes, running the monitor's
+// downsampling and retention after each as a pass does, then measures the
+// file. logf, if set, gets the write cost of every simulated 10 minutes.
+func runStore(ctx context.Context, dir string, series, passes int, logf func(string, ...any)) (res storeResult, err error) {
+	res = storeResult{series: series, passes: passes}
+	h, err := openHistory(dir)
+	if err != nil {
+		return res, err
+	}
+	defer func() {
+		if cerr := h.close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close history: %w", cerr))
+		}
+	}()
+	pts, sims := simValues(series)
+	rng := rand.New(rand.NewPCG(1, 2))
+	t0 := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	wal := filepath.Join(dir, historyFile+"-wal")
+	var window usageStats // the writes since the last log line: how the cost grows with the file
+	for k := range passes {
+		at := t0.Add(time.Duration(k) * DefaultInterval)
+		step(rng, pts, sims)
+		mt, err := startMeter()
+		if err != nil {
+			return res, err
+		}
+		if err := h.write(ctx, at, pts); err != nil {
+			return res, err
+		}
+		u, err := mt.stop()
+		if err != nil {
+			return res, err
+		}
+		if k == 0 {
+			res.first = u
+		} else {
+			res.writes.add(u)
+			window.add(u)
+		}
+		if mt, err = startMeter(); err != nil {
+			return res, err
+		}
+		if err := h.maintain(ctx, at, DefaultRawRetention, DefaultMinuteRetention, DefaultAlertRetention); err != nil {
+			return res, err
+		}
+		if u, err = mt.stop(); err != nil {
+			return res, err
+		}
+		if k > 0 && at.Second() == 0 { // the previous minute just completed
+			res.downsample.add(u)
+		} else {
+			res.idle.add(u)
+		}
+		if st, err := os.Stat(wal); err == nil {
+			res.maxWALBytes = max(res.maxWALBytes, st.Size())
+		}
+		if logf != nil && (k+1)%60 == 0 {
+			logf("simulated %v: write, last %d passes: %s; load %s", time.Duration(k+1)*DefaultInterval, window.n, &window, loadAvg())
+			window = usageStats{}
+		}
+	}
+	// Downsample the last complete minute, then fold the WAL into the file.
+	end := t0.Add(time.Duration(passes) * DefaultInterval)
+	if err := h.maintain(ctx, end, DefaultRawRetention, DefaultMinuteRetention, DefaultAlertRetention); err != nil {
+		return res, err
+	}
+	if _, err := h.db.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		return res, fmt.Errorf("checkpoint: %w", err)
+	}
+	st, err := os.Stat(filepath.Join(dir, historyFile))
+	if err != nil {
+		return res, fmt.Errorf("history size: %w", err)
+	}
+	res.fileBytes = st.Size()
+	for _, q := range []struct {
+		sql string
+		dst *int64
+	}{
+		{"SELECT COUNT(*) FROM points_raw", &res.rawRows},
+		{"SELECT COUNT(*) FROM points_1m", &res.minuteRows},
+		{"SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name IN ('points_raw', 'points_raw_ts')", &res.rawBytes},
+		{"SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name IN ('points_1m', 'points_1m_ts')", &res.minuteBytes},
+		{"SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name = 'series' OR name LIKE 'sqlite_autoindex_series%'", &res.seriesBytes},
+	} {
+		if err := h.db.QueryRowContext(ctx, q.sql).Scan(q.dst); err != nil {
+			return res, fmt.Errorf("%s: %w", q.sql, err)
+		}
+	}
+	return res, nil
+}
+
+// BenchmarkHistoryStore writes -bench-series simulated series (default
+// 100,000) every 10s of a simulated clock for -bench-store-passes passes
+// (default 360, one hour) through the history store's own write and
+// maintain, and reports the CPU of each write and downsampling and the
+// bytes per point, extrapolated to a day.
+func BenchmarkHistoryStore(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), 110*time.Minute)
+	defer cancel()
+	for range b.N {
+		load := loadAvg()
+		res, err := runStore(ctx, b.TempDir(), *benchSeries, *benchStorePasses, benchf)
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchf("load %s before, %s after\n%s", load, loadAvg(), res)
+		raw, minute, steady := res.perDay()
+		b.ReportMetric(float64(res.writes.mean().cpu.Microseconds())/1000, "write-cpu-ms/pass")
+		b.ReportMetric(float64(res.downsample.mean().cpu.Microseconds())/1000, "downsample-cpu-ms/min")
+		b.ReportMetric((raw+minute)/(1<<30), "GiB/day")
+		b.ReportMetric(steady/(1<<30), "GiB-steady")
+	}
+}
