@@ -122,16 +122,7 @@ func detectClientProblems(app string, clients []*meta.Client, history []api.Coun
 	// Zombies: a registration whose process stopped heartbeating, or that
 	// holds no connections, while its coordinator session lives.
 	for _, c := range clients {
-		// Every is when the next heartbeat is due; Interval, the length
-		// of the last window, is only a guess (older clients), and a short
-		// one after an early report.
-		interval := time.Duration(c.Heartbeat.Every)
-		if interval <= 0 {
-			interval = time.Duration(c.Heartbeat.Interval)
-		}
-		if interval <= 0 {
-			interval = cfg.DefaultHeartbeat
-		}
+		interval := c.Heartbeat.Expected(cfg.DefaultHeartbeat)
 		last := c.Heartbeat.At
 		if last.IsZero() {
 			last = c.CreatedAt

@@ -284,7 +284,17 @@ func (x *opExec) runLink(ctx context.Context, p *migrateParams, src, dst migrate
 				if p.Until != "cancel" {
 					<-caught
 				}
-				x.setLinkState(p.Link, meta.SyncBlocked, err)
+				switch {
+				case errors.Is(context.Cause(ctx), errOpCancelled):
+					// An operator's cancel ends the link cleanly.
+					x.linkProgress(p.Link, l.Stats())
+					x.setLinkState(p.Link, meta.SyncStopped, nil)
+				case ctx.Err() != nil:
+					// Leadership lost: the next leader resumes the link,
+					// so its state stays what it was.
+				default:
+					x.setLinkState(p.Link, meta.SyncBlocked, err)
+				}
 				if err == nil {
 					err = ctx.Err()
 				}

@@ -127,6 +127,19 @@ type Heartbeat struct {
 	P99      Duration `json:"p99"`
 }
 
+// Expected returns how often the client promises to heartbeat: Every, or
+// for records of older clients the length of the last window, or def when
+// the record names neither. Zombie detection allows a few of these.
+func (h Heartbeat) Expected(def time.Duration) time.Duration {
+	if d := time.Duration(h.Every); d > 0 {
+		return d
+	}
+	if d := time.Duration(h.Interval); d > 0 {
+		return d
+	}
+	return def
+}
+
 // ClusterState is the life-cycle state of a cluster record.
 type ClusterState string
 

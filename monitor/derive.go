@@ -458,10 +458,7 @@ func topSite(sites map[string]int) (string, int) {
 // client flags a registration as a zombie: its heartbeat is overdue while
 // the record lives (its session is alive), or it holds no connections.
 func (d *deriver) client(now time.Time, a *appTarget, c *meta.Client) *subject {
-	interval := time.Duration(c.Heartbeat.Interval)
-	if interval <= 0 {
-		interval = d.cfg.DefaultHeartbeat
-	}
+	interval := c.Heartbeat.Expected(d.cfg.DefaultHeartbeat)
 	last := c.Heartbeat.At
 	if last.IsZero() {
 		last = c.CreatedAt

@@ -19,6 +19,7 @@ import (
 
 	"github.com/r2m-go/r2m/api"
 	"github.com/r2m-go/r2m/client"
+	"github.com/r2m-go/r2m/internal/testenv"
 	"github.com/r2m-go/r2m/manager"
 )
 
@@ -34,6 +35,7 @@ type consoleRun struct {
 	admin   *tab
 	cluster string
 	rebal   string           // the rebalance operation's ID
+	migLink string           // the migration step's sync link
 	tasks   []*client.Client // the leak step's clients, open until the last step
 }
 
@@ -73,6 +75,7 @@ func TestConsole(t *testing.T) {
 		{"RebalanceLiveProgress", testRebalance},
 		{"CommandConsole", testCommandConsole},
 		{"ViewerSeesNoControlsAndIsRefused", testViewer},
+		{"MigrationLiveProgress", testMigration},
 		{"Screenshots", testScreenshots},
 		{"LeakedClientsClosed", testLeakedClientsClosed},
 	} {
@@ -400,6 +403,15 @@ func testLeakedClientsClosed(t *testing.T, r *consoleRun) {
 	if n := a.count(`#client-flags li[data-flag^="zombie"]`); n != 0 {
 		t.Fatalf("%d zombie flags on live, healthy clients: %s", n, a.text("#client-flags"))
 	}
+	alerts, err := r.p.Admin.Alerts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, al := range alerts {
+		if al.Rule == "zombie_client" {
+			t.Fatalf("the monitor calls a live, healthy client a zombie: %+v", al)
+		}
+	}
 	for _, c := range r.tasks {
 		if err := c.Close(); err != nil {
 			t.Fatalf("Close of client %s: %v", c.ID(), err)
@@ -674,6 +686,117 @@ func testViewer(t *testing.T, r *consoleRun) {
 	v.wait("the login page", `location.pathname === "/login"`, 20*time.Second)
 }
 
+// testMigration migrates a standalone Redis into the cluster with a migrate
+// operation (started through the API, as `r2m migrate` does) and follows it
+// in the console: from the operation's page to the link's, which must show,
+// without a reload, the one source shard streaming with every key the
+// snapshot copied and no lag, and again no lag after later writes have
+// reached the cluster. The operation is then cancelled from its page, and a
+// viewer reads both migration pages without a control.
+func testMigration(t *testing.T, r *consoleRun) {
+	a, ctx := r.admin, ctxFor(t, time.Minute)
+	src := testenv.StartRedis(t, testenv.RedisOptions{})
+	sc := src.Client(t)
+	const keys = 300
+	for i := range keys {
+		if err := sc.Set(ctx, "mig:"+strconv.Itoa(i), i, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.migLink = "console-mig"
+	op, _, err := r.p.Admin.StartOp(ctx, r.cluster, "migrate", api.MigrateParams{From: "redis://" + src.Addr, Link: r.migLink, Until: "cancel"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.open("/ops/" + op.ID)
+	a.wait("the operation page to link its migration", `(document.querySelector("#op-migration") || {}).textContent === "console-mig"`, 10*time.Second)
+	a.click("#op-migration")
+	a.wait("the migration page", `location.pathname === "/migrations/console-mig" && document.body.dataset.ready === "true"`, 10*time.Second)
+	a.eval(`window.__stay = true`, nil) // a reload would lose it
+	streaming := fmt.Sprintf(`(() => { const rows = [...document.querySelectorAll("#mig-shards tr.shard")];
+		return rows.length === 1 && rows.every(r => r.dataset.phase === "stream" && r.dataset.rdbKeys === "%d" && r.dataset.lagBytes === "0"); })()`, keys)
+	a.wait("the shard to stream with every key copied and no lag", streaming, 15*time.Second)
+	if s := a.text("#mig-state"); s != "streaming" {
+		t.Fatalf("the link's state shows %q, want streaming", s)
+	}
+
+	// Writes made while it streams reach the cluster; then the page
+	// shows a record taken after they did, still without lag.
+	for i := range 50 {
+		if err := sc.Set(ctx, "mig:late:"+strconv.Itoa(i), i, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, err := r.p.Admin.Cluster(ctx, r.cluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var addrs []string
+	for _, n := range d.Nodes {
+		addrs = append(addrs, n.Addr)
+	}
+	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, Password: r.password(t)})
+	defer rdb.Close()
+	waitUntil(t, "the late writes to reach the cluster", 10*time.Second, func() bool {
+		v, err := rdb.Get(ctx, "mig:late:49").Result()
+		return err == nil && v == "49"
+	})
+	arrived := time.Now().UnixMilli()
+	a.wait("a shard record after the late writes, without lag", fmt.Sprintf(`(() => { const r = document.querySelector("#mig-shards tr.shard");
+		return r !== null && Number(r.dataset.updated) > %d && r.dataset.phase === "stream" && r.dataset.lagBytes === "0"; })()`, arrived), 10*time.Second)
+	var stayed bool
+	a.eval(`window.__stay === true`, &stayed)
+	if !stayed {
+		t.Fatal("the migration page reloaded; the shards must update live")
+	}
+	for i := range keys {
+		if v, err := rdb.Get(ctx, "mig:"+strconv.Itoa(i)).Int(); err != nil || v != i {
+			t.Fatalf("key mig:%d on the cluster = %d, %v", i, v, err)
+		}
+	}
+	snapshot(t, a, "migration-streaming")
+
+	a.open("/migrations")
+	row := `#migrations tr[data-link="console-mig"]`
+	if n := a.count(row); n != 1 {
+		t.Fatalf("the migrations list has %d rows for the link", n)
+	}
+	if s := a.text(row); !strings.Contains(s, src.Addr) || !strings.Contains(s, r.cluster) || !strings.Contains(s, "streaming") ||
+		!strings.Contains(s, "at-least-once") || !strings.Contains(s, op.ID) {
+		t.Fatalf("the migrations list row says %q", s)
+	}
+
+	// The operation is the control: cancel it from its page.
+	a.open("/migrations/" + r.migLink)
+	a.click("#mig-op")
+	a.wait("the operation page", fmt.Sprintf(`location.pathname === "/ops/%s" && document.body.dataset.ready === "true"`, op.ID), 10*time.Second)
+	a.wait("the operation to count its one shard caught up", `document.querySelector("#op-slots").textContent.trim() === "1 of 1 (100%)" &&
+		document.querySelector("#op-keys").textContent.startsWith("300")`, 10*time.Second)
+	snapshot(t, a, "operation-migrate")
+	a.click(`#op-controls button[data-path$="/cancel"]`)
+	a.click(`#op-controls button[data-path$="/cancel"]`)
+	a.wait("the cancel to end the operation", `document.querySelector("#op-live").dataset.state === "cancelled"`, 20*time.Second)
+	a.open("/migrations/" + r.migLink)
+	a.wait("the link to stop refreshing", `document.querySelector("#mig-live").dataset.live === "false"`, 10*time.Second)
+	t.Logf("after the cancel the link is %s: %s", a.text("#mig-state"), a.text("#mig-error"))
+	a.noErrors()
+
+	// A viewer reads the migration pages and gets no control.
+	v := newTab(t, r.browser, r.p.URL)
+	v.login("vera", "a viewer's password")
+	for _, p := range []string{"/migrations", "/migrations/" + r.migLink, "/ops/" + op.ID} {
+		v.open(p)
+		if n := v.count("[data-mutating], #op-controls, form"); n != 0 {
+			t.Errorf("the viewer sees %d controls on %s", n, p)
+		}
+	}
+	v.open("/migrations/" + r.migLink)
+	if n := v.count(`#mig-shards tr.shard[data-rdb-keys="300"]`); n != 1 {
+		t.Errorf("the viewer sees %d shards with the copied keys on the link's page, want 1", n)
+	}
+	v.noErrors()
+}
+
 // testClientConfig edits an app's client config from its page.
 func testClientConfig(t *testing.T, r *consoleRun) {
 	a, ctx := r.admin, ctxFor(t, time.Minute)
@@ -755,6 +878,9 @@ func testScreenshots(t *testing.T, r *consoleRun) {
 			cli(t, a, "FLUSHALL")
 		}},
 		{name: "users", tab: a, path: "/users"},
+		{name: "migrations", tab: a, path: "/migrations"},
+		{name: "migration", tab: a, path: "/migrations/" + r.migLink},
+		{name: "alerts", tab: a, path: "/alerts"},
 	}
 	for _, size := range [][2]int64{{1280, 800}, {1920, 1080}} {
 		w, h := size[0], size[1]

@@ -138,14 +138,15 @@ func parseRange(r string) (start, end int, ok bool) {
 	return s, e, true
 }
 
-// stateClass maps an operation state or health to a CSS class.
+// stateClass maps an operation state, a health, or a migration link's
+// state or shard phase to a CSS class.
 func stateClass(s string) string {
 	switch s {
-	case "ok", "succeeded", "active", "clean":
+	case "ok", "succeeded", "active", "clean", "streaming", "stream":
 		return "good"
-	case "running", "pending", "creating", "adopting", "degraded", "paused", "cancelling", "pfail":
+	case "running", "pending", "creating", "adopting", "degraded", "paused", "cancelling", "pfail", "full-sync", "rdb", "connecting":
 		return "warn"
-	case "fail", "failed", "cancelled", "unknown", "unreachable":
+	case "fail", "failed", "cancelled", "unknown", "unreachable", "blocked":
 		return "bad"
 	}
 	return "neutral"

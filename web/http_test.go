@@ -13,6 +13,7 @@ import (
 
 	"github.com/r2m-go/r2m/api"
 	"github.com/r2m-go/r2m/manager"
+	"github.com/r2m-go/r2m/meta"
 )
 
 // noRedirect is a client that shows redirects instead of following them.
@@ -212,5 +213,89 @@ func TestDirServesFromDisk(t *testing.T) {
 	New(Options{Dir: t.TempDir()})(apiH).ServeHTTP(rec, httptest.NewRequest("GET", "/clusters", nil))
 	if rec.Code != 500 || !strings.Contains(rec.Body.String(), "Options.Dir") {
 		t.Fatalf("a console that cannot load its templates answers %d %q", rec.Code, rec.Body.String())
+	}
+}
+
+// TestMigrationPages checks the migration pages against link records
+// written the way a migrate operation writes them: every number on the
+// pages is the record's, the link's error is escaped, a viewer reads them
+// without any control, and the shards panel offers itself as a fragment
+// only while the link runs.
+func TestMigrationPages(t *testing.T) {
+	p := startPlatform(t)
+	ctx := ctxFor(t, time.Minute)
+	base := p.URL
+	now := time.Now().UTC().Truncate(time.Second)
+	link := &meta.SyncLink{ID: "mig-page", Source: meta.SyncSource{Kind: "cluster", Cluster: "legacy"}, Target: "shop", Purpose: "migrate",
+		Op: "op-123", State: meta.SyncStreaming, ExactlyOnce: true, Error: `<b>target said "no"</b>`, CreatedAt: now, UpdatedAt: now}
+	if err := p.Store.SyncLink(link.ID).Create(ctx, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, sh := range []*meta.SyncShard{
+		{Shard: "0-8191", Addr: "10.0.0.1:6379", Phase: "stream", RDBKeys: 1234, LagBytes: 2048, LagMs: 17, FullSyncs: 1, Resumes: 3, UpdatedAt: now},
+		{Shard: "8192-16383", Addr: "10.0.0.2:6379", Phase: "rdb", RDBKeys: 567, FullSyncs: 2, UpdatedAt: now},
+	} {
+		if err := p.Store.SyncShard(link.ID, sh.Shard).Create(ctx, sh); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := p.Admin.CreateUser(ctx, api.NewUser{Name: "vic", Role: "viewer", Password: "viewer password"}); err != nil {
+		t.Fatal(err)
+	}
+	cookie, _ := login(t, base, "vic", "viewer password")
+	as := map[string]string{"Cookie": cookie}
+
+	a := send(t, "GET", base+"/migrations", as, "")
+	if a.status != 200 {
+		t.Fatalf("GET /migrations as a viewer = %d", a.status)
+	}
+	for _, want := range []string{
+		`<a href="/migrations" class="active">Migrations</a>`, `<tr data-link="mig-page" data-state="streaming">`,
+		`<a href="/clusters/legacy">legacy</a>`, `<a href="/clusters/shop">shop</a>`, "exactly-once", "1/2 streaming",
+		">1801<", "2.0 KiB · 17 ms", `<a href="/ops/op-123" class="mono">op-123</a>`, `&lt;b&gt;target said &#34;no&#34;&lt;/b&gt;`,
+	} {
+		if !strings.Contains(a.body, want) {
+			t.Errorf("the migrations list lacks %s", want)
+		}
+	}
+	if strings.Contains(a.body, "<b>target") {
+		t.Error("the migrations list shows the link's error unescaped")
+	}
+
+	a = send(t, "GET", base+"/migrations/mig-page", as, "")
+	if a.status != 200 {
+		t.Fatalf("GET /migrations/mig-page as a viewer = %d", a.status)
+	}
+	for _, want := range []string{
+		`data-state="streaming" data-live="true" hx-get="/migrations/mig-page?fragment=live" hx-trigger="every 2s"`,
+		`data-shard="0-8191" data-phase="stream" data-rdb-keys="1234" data-lag-bytes="2048" data-lag-ms="17" data-full-syncs="1" data-resumes="3"`,
+		`data-shard="8192-16383" data-phase="rdb" data-rdb-keys="567" data-lag-bytes="0" data-lag-ms="0" data-full-syncs="2" data-resumes="0"`,
+		`<td class="mono">10.0.0.1:6379</td>`, `id="mig-op"`, `&lt;b&gt;target said &#34;no&#34;&lt;/b&gt;`,
+	} {
+		if !strings.Contains(a.body, want) {
+			t.Errorf("the migration page lacks %s", want)
+		}
+	}
+	if strings.Contains(a.body, "data-mutating") || strings.Contains(a.body, "<button type=\"button\" class") {
+		t.Error("the migration page offers a viewer a control")
+	}
+	// The live panel alone, as htmx asks for it.
+	f := send(t, "GET", base+"/migrations/mig-page?fragment=live", map[string]string{"Cookie": cookie, "HX-Request": "true"}, "")
+	if f.status != 200 || !strings.HasPrefix(strings.TrimSpace(f.body), `<section class="card" id="mig-live"`) || strings.Contains(f.body, "<html") {
+		t.Errorf("the live fragment = %d %.80q", f.status, f.body)
+	}
+	// A stopped link no longer refreshes.
+	if _, _, err := p.Store.SyncLink(link.ID).Update(ctx, func(l *meta.SyncLink) error { l.State, l.Error = meta.SyncStopped, ""; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if f := send(t, "GET", base+"/migrations/mig-page?fragment=live", map[string]string{"Cookie": cookie, "HX-Request": "true"}, ""); !strings.Contains(f.body, `data-live="false"`) || strings.Contains(f.body, "hx-trigger") {
+		t.Errorf("a stopped link's panel still refreshes itself: %.300q", f.body)
+	}
+	// The API's answers are the pages' answers.
+	if a := send(t, "GET", base+"/migrations/nope", as, ""); a.status != 404 || !strings.Contains(a.body, `no link &#34;nope&#34;`) {
+		t.Errorf("unknown link page = %d", a.status)
+	}
+	if a := send(t, "GET", base+"/migrations", nil, ""); a.status != 303 || a.header.Get("Location") != "/login?next=%2Fmigrations" {
+		t.Errorf("GET /migrations without a session = %d %s", a.status, a.header.Get("Location"))
 	}
 }

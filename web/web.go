@@ -109,7 +109,7 @@ func newConsole(opts Options, apiHandler http.Handler) (*console, error) {
 }
 
 // pageNames are the templates under templates/ besides the layout.
-var pageNames = []string{"login", "error", "clusters", "cluster", "node", "apps", "app", "console", "ops", "op", "users"}
+var pageNames = []string{"login", "error", "clusters", "cluster", "node", "apps", "app", "console", "ops", "op", "migrations", "migration", "users", "alerts"}
 
 func (c *console) routes() {
 	m := http.NewServeMux()
@@ -130,7 +130,10 @@ func (c *console) routes() {
 	m.HandleFunc("GET /apps/{app}/console", c.page(c.consolePage))
 	m.HandleFunc("GET /ops", c.page(c.opsPage))
 	m.HandleFunc("GET /ops/{id}", c.page(c.opPage))
+	m.HandleFunc("GET /migrations", c.page(c.migrationsPage))
+	m.HandleFunc("GET /migrations/{link}", c.page(c.migrationPage))
 	m.HandleFunc("GET /users", c.page(c.usersPage))
+	m.HandleFunc("GET /alerts", c.page(c.alertsPage))
 	// Everything else: the console changes nothing itself (changes go
 	// from the browser to /api/v1), so any other method is refused, and
 	// any other path is not found.
@@ -216,7 +219,7 @@ func (v *visitor) IsAdmin() bool { return v != nil && v.Role == "admin" }
 // pageData is what every template gets.
 type pageData struct {
 	Title   string
-	Nav     string // the active section: clusters, apps, ops, users
+	Nav     string // the active section: clusters, apps, ops, migrations, users
 	Me      *visitor
 	Version string // static asset version
 	// Data is the page's own content.
