@@ -21,22 +21,35 @@ const maxMigrateRetries = 4
 // is pipelined with the GETKEYSINSLOT that fetches the next batch, so a
 // batch costs one round trip.
 func (m *mover) moveKeys(ctx context.Context, pm plannedMove) error {
+	s := strconv.Itoa(pm.slot)
+	keys, err := m.e.strs(ctx, pm.src.Addr, "GETKEYSINSLOT "+s, "CLUSTER", "GETKEYSINSLOT", s, strconv.FormatInt(m.limit.Load(), 10))
+	if err != nil {
+		return err
+	}
+	return m.moveKeysFrom(ctx, pm, keys)
+}
+
+// moveKeysFrom is moveKeys with the first batch of keys already fetched
+// (by the pipeline that opened the slot); an empty batch means the source
+// holds no key of the slot.
+func (m *mover) moveKeysFrom(ctx context.Context, pm plannedMove, keys []string) error {
+	if len(keys) == 0 {
+		return nil
+	}
 	src, s := pm.src, strconv.Itoa(pm.slot)
 	nt, err := m.nodeTimeout(ctx, src.Addr)
 	if err != nil {
 		return err
 	}
+	m.mu.Lock()
 	sc := m.scans[pm.slot]
+	m.mu.Unlock()
 	big := map[string]int64{}
 	for _, bk := range sc.big {
 		big[bk.Key] = bk.Bytes
 	}
 	avg := sc.avgKeyBytes()
 	getKeys := func() []string { return []string{"CLUSTER", "GETKEYSINSLOT", s, strconv.FormatInt(m.limit.Load(), 10)} }
-	keys, err := m.e.strs(ctx, src.Addr, "GETKEYSINSLOT "+s, getKeys()...)
-	if err != nil {
-		return err
-	}
 	retries := 0
 	for len(keys) > 0 {
 		if err := m.throttle(ctx); err != nil {
@@ -45,9 +58,14 @@ func (m *mover) moveKeys(ctx context.Context, pm plannedMove) error {
 		batch, bytes := m.pickBatch(keys, big, avg)
 		timeout := migrateTimeout(bytes, nt)
 		step := fmt.Sprintf("MIGRATE %d keys of slot %s to %s", len(batch), s, pm.dst.Addr)
+		release, err := m.acquireSource(ctx, src.Addr)
+		if err != nil {
+			return err
+		}
 		t0 := time.Now()
 		res, err := m.e.pipelineTimeout(ctx, src.Addr, step, 3*timeout+m.e.cfg.CommandTimeout,
 			[][]string{m.migrateArgs(pm.dst.Addr, timeout, false, batch), getKeys()})
+		release()
 		if err != nil {
 			return err
 		}
@@ -83,6 +101,29 @@ func (m *mover) moveKeys(ctx context.Context, pm plannedMove) error {
 		}
 	}
 	return nil
+}
+
+// acquireSource waits until no other worker of this move has a MIGRATE in
+// flight on the source at addr, and returns the function that releases it.
+// A MIGRATE blocks its source (and, while it restores, its target) for its
+// whole duration, and Redis runs a client's pipelined commands back to
+// back: two MIGRATEs queued at one node would make every other client of
+// that node wait for both. Workers on different sources still run in
+// parallel, and a worker waiting here has its SETSLOT rounds done already.
+func (m *mover) acquireSource(ctx context.Context, addr string) (func(), error) {
+	m.mu.Lock()
+	sem, ok := m.migrating[addr]
+	if !ok {
+		sem = make(chan struct{}, m.opts.MigratesPerNode)
+		m.migrating[addr] = sem
+	}
+	m.mu.Unlock()
+	select {
+	case sem <- struct{}{}:
+		return func() { <-sem }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // pickBatch takes the keys for the next MIGRATE: a big key alone, or as
