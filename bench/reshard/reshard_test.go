@@ -241,11 +241,30 @@ func pct(ds []time.Duration, p float64) time.Duration {
 
 func BenchmarkReshard(b *testing.B) {
 	for range b.N {
-		runReshard(b)
+		runReshard(b, flagConfig(), b.ReportMetric)
 	}
 }
 
-func runReshard(b *testing.B) {
+// TestHarness runs the whole comparison on a tiny dataset, so that the
+// harness keeps working between benchmark runs. It checks that both movers
+// moved every key, never how fast.
+func TestHarness(t *testing.T) {
+	cfg := flagConfig()
+	cfg.keys, cfg.slots, cfg.fgRate = 2000, 64, 200
+	runReshard(t, cfg, func(v float64, unit string) { t.Logf("%s: %.2f", unit, v) })
+}
+
+// reshardConfig is what one comparison moves; the benchmark takes it from
+// the flags.
+type reshardConfig struct {
+	keys, slots, valueSize, fgRate int
+}
+
+func flagConfig() reshardConfig {
+	return reshardConfig{keys: *numKeys, slots: *numSlots, valueSize: *valueSize, fgRate: *fgRate}
+}
+
+func runReshard(b testing.TB, cfg reshardConfig, report func(float64, string)) {
 	ctx := context.Background()
 	startLoad := loadAvg()
 	c := testenv.StartRedisCluster(b, testenv.ClusterOptions{Masters: 2, NodeTimeout: 15 * time.Second})
@@ -256,14 +275,14 @@ func runReshard(b *testing.B) {
 	idB, _ := bb.Client(b).ClusterMyID(ctx).Result()
 
 	// The dataset: numKeys small keys spread over slots 0..numSlots-1.
-	keys := make([]string, 0, *numKeys)
-	for i := 0; len(keys) < *numKeys; i++ {
+	keys := make([]string, 0, cfg.keys)
+	for i := 0; len(keys) < cfg.keys; i++ {
 		k := "k:" + strconv.Itoa(i)
-		if cluster.KeySlot(k) < *numSlots {
+		if cluster.KeySlot(k) < cfg.slots {
 			keys = append(keys, k)
 		}
 	}
-	val := string(make([]byte, *valueSize))
+	val := string(make([]byte, cfg.valueSize))
 	load := a.Client(b)
 	t0 := time.Now()
 	for i := 0; i < len(keys); i += 5000 {
@@ -275,12 +294,12 @@ func runReshard(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.Logf("loaded %d keys of %d bytes into slots 0-%d in %v", len(keys), *valueSize, *numSlots-1, time.Since(t0).Round(time.Millisecond))
+	b.Logf("loaded %d keys of %d bytes into slots 0-%d in %v", len(keys), cfg.valueSize, cfg.slots-1, time.Since(t0).Round(time.Millisecond))
 
 	fg := &foreground{cl: c.Client(b), keys: keys, lat: map[string][]time.Duration{}, errors: map[string]int{}}
 	fgCtx, stopFG := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Go(func() { fg.run(fgCtx, *fgRate) })
+	wg.Go(func() { fg.run(fgCtx, cfg.fgRate) })
 	defer func() { stopFG(); wg.Wait() }()
 
 	idle := func(name string) {
@@ -333,7 +352,7 @@ func runReshard(b *testing.B) {
 	// R2M: slots 0..numSlots-1 from a to b.
 	resetStats()
 	redisCPU0 := redisCPU()
-	res, r2mRun, err := startMover(ctx, moverSpec{Seed: a.Addr, From: idA, To: idB, Slots: *numSlots, Parallel: *parallel,
+	res, r2mRun, err := startMover(ctx, moverSpec{Seed: a.Addr, From: idA, To: idB, Slots: cfg.slots, Parallel: *parallel,
 		Batch: *batch, MaxBatchTime: *maxBatch, SkipScan: *skipScan, Round: *round, PerNode: *perNode},
 		func() { fg.setPhase("during R2M move") })
 	r2m := r2mRun.elapsed
@@ -360,7 +379,7 @@ func runReshard(b *testing.B) {
 	fg.setPhase("during redis-cli reshard")
 	t0 = time.Now()
 	cliCmd := exec.Command(cli, "--cluster", "reshard", bb.Addr, "--cluster-from", idB, "--cluster-to", idA,
-		"--cluster-slots", strconv.Itoa(*numSlots), "--cluster-yes")
+		"--cluster-slots", strconv.Itoa(cfg.slots), "--cluster-yes")
 	out, err := cliCmd.CombinedOutput()
 	rcli := time.Since(t0)
 	if err != nil {
@@ -381,7 +400,7 @@ func runReshard(b *testing.B) {
 	r2mRate := float64(len(keys)) / r2m.Seconds()
 	cliRate := float64(len(keys)) / rcli.Seconds()
 	fmt.Printf("\nload average at start: %s, at end: %s", startLoad, loadAvg())
-	fmt.Printf("\nslot move of %d slots, %d keys of %d bytes (2 masters, loopback, 2 cores)\n", *numSlots, len(keys), *valueSize)
+	fmt.Printf("\nslot move of %d slots, %d keys of %d bytes (2 masters, loopback, 2 cores)\n", cfg.slots, len(keys), cfg.valueSize)
 	where := "own process"
 	if *inProcess {
 		where = "in the benchmark process"
@@ -395,7 +414,7 @@ func runReshard(b *testing.B) {
 	r := func(d time.Duration) time.Duration { return d.Round(10 * time.Millisecond) }
 	fmt.Printf("  CPU used                R2M: mover %v (unknown in-process), both redis-servers %v\n", r(r2mRun.cpu), r(r2mRedisCPU))
 	fmt.Printf("                          redis-cli: redis-cli %v, both redis-servers %v\n", r(cliCPU), r(cliRedisCPU))
-	fmt.Printf("foreground GET/SET at %d ops/s through go-redis ClusterClient:\n", *fgRate)
+	fmt.Printf("foreground GET/SET at %d ops/s through go-redis ClusterClient:\n", cfg.fgRate)
 	fg.mu.Lock()
 	for _, ph := range []string{"idle before", "during R2M move", "idle between", "during redis-cli reshard"} {
 		l := fg.lat[ph]
@@ -406,10 +425,10 @@ func runReshard(b *testing.B) {
 	r2mP99, cliP99 := pct(fg.lat["during R2M move"], .99), pct(fg.lat["during redis-cli reshard"], .99)
 	fg.mu.Unlock()
 	fmt.Printf("  p99 during move / idle p99: R2M %.2fx, redis-cli %.2fx\n", float64(r2mP99)/float64(idleP99), float64(cliP99)/float64(idleP99))
-	b.ReportMetric(r2mRate, "r2m-keys/s")
-	b.ReportMetric(cliRate, "redis-cli-keys/s")
-	b.ReportMetric(r2mRate/cliRate, "ratio")
-	b.ReportMetric(float64(r2mP99)/float64(idleP99), "r2m-p99/idle")
+	report(r2mRate, "r2m-keys/s")
+	report(cliRate, "redis-cli-keys/s")
+	report(r2mRate/cliRate, "ratio")
+	report(float64(r2mP99)/float64(idleP99), "r2m-p99/idle")
 }
 
 // loadAvg returns the first three fields of /proc/loadavg, to be printed
