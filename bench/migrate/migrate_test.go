@@ -35,7 +35,7 @@ var (
 func TestMain(m *testing.M) { testenv.Main(m) }
 
 // buildR2M builds the r2m binary once for the benchmark.
-func buildR2M(b *testing.B) string {
+func buildR2M(b testing.TB) string {
 	b.Helper()
 	bin := filepath.Join(b.TempDir(), "r2m")
 	out, err := exec.Command("go", "build", "-o", bin, "../../cmd/r2m").CombinedOutput()
@@ -48,7 +48,7 @@ func buildR2M(b *testing.B) string {
 // load writes n mixed keys: 70% strings, 10% hashes of 5 fields, 10% lists
 // of 5 elements, 5% sets and 5% sorted sets of 5 members; every tenth key
 // has a one-hour TTL.
-func load(b *testing.B, ctx context.Context, c *redis.Client, n int) {
+func load(b testing.TB, ctx context.Context, c *redis.Client, n int) {
 	b.Helper()
 	var wg sync.WaitGroup
 	per := (n + 3) / 4
@@ -127,7 +127,7 @@ func (w *workerStats) get() migrate.Stats {
 	return w.last
 }
 
-func waitFor(b *testing.B, ctx context.Context, what string, cond func() bool) {
+func waitFor(b testing.TB, ctx context.Context, what string, cond func() bool) {
 	b.Helper()
 	tk := time.NewTicker(20 * time.Millisecond)
 	defer tk.Stop()
@@ -169,11 +169,32 @@ func sourceOffset(ctx context.Context, c *redis.Client) int64 {
 
 func BenchmarkMigrate(b *testing.B) {
 	for range b.N {
-		runBench(b)
+		runBench(b, flagConfig(), b.ReportMetric)
 	}
 }
 
-func runBench(b *testing.B) {
+// TestHarness runs the whole benchmark on a small dataset and a short
+// stream, so that the harness keeps working between benchmark runs. It
+// fails where the benchmark would: a worker that does not start, a full
+// sync that does not finish, a link that does not drain to the source's
+// final offset. Rates are logged, never checked.
+func TestHarness(t *testing.T) {
+	cfg := flagConfig()
+	cfg.keys, cfg.stream, cfg.writers, cfg.rate = 5000, 2*time.Second, 2, 2000
+	runBench(t, cfg, func(v float64, unit string) { t.Logf("%s: %.2f", unit, v) })
+}
+
+// benchConfig is one run's workload; the benchmark takes it from the flags.
+type benchConfig struct {
+	keys, writers, pipeline, rate int
+	stream                        time.Duration
+}
+
+func flagConfig() benchConfig {
+	return benchConfig{keys: *numKeys, writers: *writers, pipeline: *pipeline, rate: *rate, stream: *streamD}
+}
+
+func runBench(b testing.TB, cfg benchConfig, report func(float64, string)) {
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
 	bin := buildR2M(b)
@@ -181,7 +202,7 @@ func runBench(b *testing.B) {
 	dst := testenv.StartRedisCluster(b, testenv.ClusterOptions{Masters: 3})
 	sc := src.Client(b)
 	t0 := time.Now()
-	load(b, ctx, sc, *numKeys)
+	load(b, ctx, sc, cfg.keys)
 	dbsize, _ := sc.DBSize(ctx).Result()
 	b.Logf("loaded %d keys in %v", dbsize, time.Since(t0).Round(time.Millisecond))
 
@@ -229,14 +250,14 @@ func runBench(b *testing.B) {
 	var ops atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	for g := range *writers {
+	for g := range cfg.writers {
 		wg.Go(func() {
 			c := redis.NewClient(&redis.Options{Addr: src.Addr, Protocol: 2})
 			defer c.Close()
 			val := strings.Repeat("x", 32)
 			var tick <-chan time.Time
-			if *rate > 0 {
-				tk := time.NewTicker(time.Duration(float64(time.Second) * float64(*pipeline**writers) / float64(*rate)))
+			if cfg.rate > 0 {
+				tk := time.NewTicker(time.Duration(float64(time.Second) * float64(cfg.pipeline*cfg.writers) / float64(cfg.rate)))
 				defer tk.Stop()
 				tick = tk.C
 			}
@@ -254,8 +275,8 @@ func runBench(b *testing.B) {
 					}
 				}
 				p := c.Pipeline()
-				for i := range *pipeline {
-					k := "s:" + strconv.Itoa(g) + ":" + strconv.Itoa((seq*(*pipeline)+i)%100000)
+				for i := range cfg.pipeline {
+					k := "s:" + strconv.Itoa(g) + ":" + strconv.Itoa((seq*(cfg.pipeline)+i)%100000)
 					switch i % 4 {
 					case 0:
 						p.Set(ctx, k, val, 0)
@@ -270,7 +291,7 @@ func runBench(b *testing.B) {
 				if _, err := p.Exec(ctx); err != nil {
 					return
 				}
-				ops.Add(int64(*pipeline))
+				ops.Add(int64(cfg.pipeline))
 			}
 		})
 	}
@@ -278,8 +299,8 @@ func runBench(b *testing.B) {
 	cmdsAt := ws.get().Commands
 	var lagMs, lagBytes []int64
 	tk := time.NewTicker(100 * time.Millisecond)
-	warm := streamStart.Add(min(10*time.Second, *streamD/4))
-	for time.Since(streamStart) < *streamD {
+	warm := streamStart.Add(min(10*time.Second, cfg.stream/4))
+	for time.Since(streamStart) < cfg.stream {
 		<-tk.C
 		st := ws.get()
 		maxSpool.Store(max(maxSpool.Load(), st.SpoolBytes))
@@ -315,16 +336,16 @@ func runBench(b *testing.B) {
 	rdbRate := float64(rdbKeys) / rdbTook.Seconds()
 	srcRate := float64(written) / streamTook.Seconds()
 	appliedRate := float64(applied) / streamTook.Seconds()
-	b.ReportMetric(rdbRate, "rdb-keys/s")
-	b.ReportMetric(srcRate, "source-writes/s")
-	b.ReportMetric(appliedRate, "applied-cmds/s")
-	b.ReportMetric(float64(pct(lagMs, 0.5)), "lag-p50-ms")
-	b.ReportMetric(float64(pct(lagMs, 0.99)), "lag-p99-ms")
-	b.ReportMetric(float64(rss)/(1<<20), "worker-peak-MiB")
-	b.ReportMetric(float64(maxSpool.Load())/(1<<20), "spool-peak-MiB")
+	report(rdbRate, "rdb-keys/s")
+	report(srcRate, "source-writes/s")
+	report(appliedRate, "applied-cmds/s")
+	report(float64(pct(lagMs, 0.5)), "lag-p50-ms")
+	report(float64(pct(lagMs, 0.99)), "lag-p99-ms")
+	report(float64(rss)/(1<<20), "worker-peak-MiB")
+	report(float64(maxSpool.Load())/(1<<20), "spool-peak-MiB")
 	b.Logf("RDB phase: %d keys in %v = %.0f keys/s (worker peak RSS %d MiB during it)", rdbKeys, rdbTook.Round(time.Millisecond), rdbRate, rdbRSS>>20)
 	b.Logf("stream phase %v: source %.0f writes/s (%d writers × pipeline %d); applied %.0f cmds/s during it, %d of %d by the end of a %v drain",
-		streamTook.Round(time.Millisecond), srcRate, *writers, *pipeline, appliedRate, appliedAll, written, drain.Round(time.Millisecond))
+		streamTook.Round(time.Millisecond), srcRate, cfg.writers, cfg.pipeline, appliedRate, appliedAll, written, drain.Round(time.Millisecond))
 	b.Logf("steady-state lag (after warm-up): p50 %d ms / %d bytes, p99 %d ms / %d bytes, max %d ms", pct(lagMs, 0.5), pct(lagBytes, 0.5),
 		pct(lagMs, 0.99), pct(lagBytes, 0.99), pct(lagMs, 1))
 	b.Logf("worker: peak RSS %d MiB, peak spool %d MiB", rss>>20, maxSpool.Load()>>20)
