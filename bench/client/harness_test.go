@@ -21,7 +21,11 @@ func TestHarness(t *testing.T) {
 	r2m, err := client.New(ctx, w.options("bench"))
 	must(t, err)
 	defer func() { must(t, r2m.Close()) }()
-	raw, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: w.rc.Addrs(), DisableCache: true})
+	// One seed, as the R2M client gives its inner clients: given several,
+	// rueidis dials them all and closes a dial that lands during its first
+	// refresh on a goroutine that sleeps 5 s first, outliving Close and
+	// failing the package's leak check at random.
+	raw, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: w.rc.Addrs()[:1], DisableCache: true})
 	must(t, err)
 	defer raw.Close()
 	gr := redis.NewClusterClient(&redis.ClusterOptions{Addrs: w.rc.Addrs()})
