@@ -85,24 +85,28 @@ func step(rng *rand.Rand, pts []point, sims []simSeries) {
 type storeResult struct {
 	series, passes int
 	first          usage      // the first write, which adds every series
-	writes         usageStats // the other passes' writes
-	downsample     usageStats // maintain at a minute's end: downsampling
+	writes         usageStats // the other passes' writes: the head in memory
+	flush          usageStats // the write that starts a block, writing the previous one
 	idle           usageStats // maintain otherwise
-	rawRows        int64
-	minuteRows     int64
+	rawRows        int64      // raw chunks
+	minuteRows     int64      // minute chunks
+	rawPoints      int64
+	minutePoints   int64
 	fileBytes      int64 // monitor.db after a WAL checkpoint
 	maxWALBytes    int64 // monitor.db-wal after any pass
-	rawBytes       int64 // points_raw and its index, from dbstat
-	minuteBytes    int64 // points_1m and its index
+	rawBytes       int64 // the chunks table's pages, shared by tier in proportion to blob bytes
+	minuteBytes    int64
 	seriesBytes    int64 // the series table and its unique index
+	rawQuery       usage // one series, the whole run at 10 s steps (at most a day)
+	minuteQuery    usage // one series, the whole run at 1 min steps
 }
 
 // perDay extrapolates the measured bytes per point to a day of the
 // simulated series at the default 10s interval: raw points, minute
 // points, and the file at steady state under the default retentions.
 func (r storeResult) perDay() (raw, minute, steady float64) {
-	raw = float64(r.rawBytes) / float64(r.rawRows) * float64(r.series) * float64(24*time.Hour/DefaultInterval)
-	minute = float64(r.minuteBytes) / float64(r.minuteRows) * float64(r.series) * 24 * 60
+	raw = float64(r.rawBytes) / float64(r.rawPoints) * float64(r.series) * float64(24*time.Hour/DefaultInterval)
+	minute = float64(r.minuteBytes) / float64(r.minutePoints) * float64(r.series) * 24 * 60
 	days := func(d time.Duration) float64 { return d.Hours() / 24 }
 	steady = raw*days(DefaultRawRetention) + minute*days(DefaultMinuteRetention) + float64(r.seriesBytes)
 	return raw, minute, steady
@@ -113,16 +117,18 @@ func (r storeResult) String() string {
 	const mib, gib = 1 << 20, 1 << 30
 	return fmt.Sprintf("%d series × %d passes (%v simulated)\n"+
 		"  first write (adds every series): wall %v, CPU %v\n"+
-		"  write per pass: %s\n"+
-		"  downsampling per minute: %s\n"+
+		"  write per pass (in memory): %s\n"+
+		"  write that starts a block (writes the last 5 minutes, raw and minute chunks): %s\n"+
 		"  maintain in other passes: %s\n"+
-		"  %d raw points, %.1f bytes each; %d minute points, %.1f bytes each; series table %.1f MiB\n"+
+		"  %d raw points in %d chunks, %.1f bytes each; %d minute points in %d chunks, %.1f bytes each; series table %.1f MiB\n"+
 		"  monitor.db %.1f MiB after checkpoint, WAL at most %.1f MiB\n"+
+		"  query of one series over the run: raw at 10 s wall %v, by minute wall %v\n"+
 		"  per day: %.2f GiB raw + %.2f GiB minute points; steady state (24h raw, 14 days minute): %.1f GiB",
 		r.series, r.passes, time.Duration(r.passes)*DefaultInterval,
-		ms(r.first.wall), ms(r.first.cpu), &r.writes, &r.downsample, &r.idle,
-		r.rawRows, float64(r.rawBytes)/float64(r.rawRows), r.minuteRows, float64(r.minuteBytes)/float64(r.minuteRows), float64(r.seriesBytes)/mib,
-		float64(r.fileBytes)/mib, float64(r.maxWALBytes)/mib,
+		ms(r.first.wall), ms(r.first.cpu), &r.writes, &r.flush, &r.idle,
+		r.rawPoints, r.rawRows, float64(r.rawBytes)/float64(r.rawPoints), r.minutePoints, r.minuteRows,
+		float64(r.minuteBytes)/float64(r.minutePoints), float64(r.seriesBytes)/mib,
+		float64(r.fileBytes)/mib, float64(r.maxWALBytes)/mib, ms(r.rawQuery.wall), ms(r.minuteQuery.wall),
 		raw/gib, minute/gib, steady/gib)
 }
 
@@ -160,9 +166,13 @@ func runStore(ctx context.Context, dir string, series, passes int, logf func(str
 		if err != nil {
 			return res, err
 		}
-		if k == 0 {
+		switch {
+		case k == 0:
 			res.first = u
-		} else {
+		case at.Unix()%blockSpan == 0:
+			res.flush.add(u)
+			window.add(u)
+		default:
 			res.writes.add(u)
 			window.add(u)
 		}
@@ -175,11 +185,7 @@ func runStore(ctx context.Context, dir string, series, passes int, logf func(str
 		if u, err = mt.stop(); err != nil {
 			return res, err
 		}
-		if k > 0 && at.Second() == 0 { // the previous minute just completed
-			res.downsample.add(u)
-		} else {
-			res.idle.add(u)
-		}
+		res.idle.add(u)
 		if st, err := os.Stat(wal); err == nil {
 			res.maxWALBytes = max(res.maxWALBytes, st.Size())
 		}
@@ -188,11 +194,21 @@ func runStore(ctx context.Context, dir string, series, passes int, logf func(str
 			window = usageStats{}
 		}
 	}
-	// Downsample the last complete minute, then fold the WAL into the file.
+	// Write the last block and downsample the last complete hour, then
+	// fold the WAL into the file.
 	end := t0.Add(time.Duration(passes) * DefaultInterval)
+	mt, err := startMeter()
+	if err != nil {
+		return res, err
+	}
 	if err := h.maintain(ctx, end, DefaultRawRetention, DefaultMinuteRetention, DefaultAlertRetention); err != nil {
 		return res, err
 	}
+	u, err := mt.stop()
+	if err != nil {
+		return res, err
+	}
+	res.flush.add(u) // it writes the last block
 	if _, err := h.db.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
 		return res, fmt.Errorf("checkpoint: %w", err)
 	}
@@ -201,19 +217,59 @@ func runStore(ctx context.Context, dir string, series, passes int, logf func(str
 		return res, fmt.Errorf("history size: %w", err)
 	}
 	res.fileBytes = st.Size()
+	// What a chart costs: the first series over the whole run, from the
+	// raw chunks (within their retention) and from the minute chunks.
+	id, err := h.lookup(ctx, pts[0].key)
+	if err != nil {
+		return res, err
+	}
+	for _, q := range []struct {
+		dst     *usage
+		from    time.Time
+		step    int64
+		minutes bool
+	}{
+		{&res.rawQuery, time.Unix(max(t0.Unix(), end.Add(-DefaultRawRetention).Unix()), 0), 10, false},
+		{&res.minuteQuery, t0, 60, true},
+	} {
+		mt, err := startMeter()
+		if err != nil {
+			return res, err
+		}
+		got, err := h.query(ctx, id, q.from.Unix(), end.Unix(), q.step, q.minutes, t0.Unix())
+		if err != nil {
+			return res, err
+		}
+		if *q.dst, err = mt.stop(); err != nil {
+			return res, err
+		}
+		if len(got) == 0 {
+			return res, fmt.Errorf("query of %v from %v: no points", pts[0].key, q.from)
+		}
+	}
+	var rawBlob, minuteBlob int64
 	for _, q := range []struct {
 		sql string
 		dst *int64
 	}{
-		{"SELECT COUNT(*) FROM points_raw", &res.rawRows},
-		{"SELECT COUNT(*) FROM points_1m", &res.minuteRows},
-		{"SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name IN ('points_raw', 'points_raw_ts')", &res.rawBytes},
-		{"SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name IN ('points_1m', 'points_1m_ts')", &res.minuteBytes},
+		{"SELECT COUNT(*) FROM chunks WHERE tier = 0", &res.rawRows},
+		{"SELECT COUNT(*) FROM chunks WHERE tier = 1", &res.minuteRows},
+		{"SELECT COALESCE(SUM(n), 0) FROM chunks WHERE tier = 0", &res.rawPoints},
+		{"SELECT COALESCE(SUM(n), 0) FROM chunks WHERE tier = 1", &res.minutePoints},
+		{"SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name = 'chunks'", &res.rawBytes},
+		{"SELECT COALESCE(SUM(length(data)), 0) FROM chunks WHERE tier = 0", &rawBlob},
+		{"SELECT COALESCE(SUM(length(data)), 0) FROM chunks WHERE tier = 1", &minuteBlob},
 		{"SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name = 'series' OR name LIKE 'sqlite_autoindex_series%'", &res.seriesBytes},
 	} {
 		if err := h.db.QueryRowContext(ctx, q.sql).Scan(q.dst); err != nil {
 			return res, fmt.Errorf("%s: %w", q.sql, err)
 		}
+	}
+	// One table holds both tiers: share its pages by blob bytes.
+	if total := rawBlob + minuteBlob; total > 0 {
+		pages := res.rawBytes
+		res.rawBytes = pages * rawBlob / total
+		res.minuteBytes = pages - res.rawBytes
 	}
 	return res, nil
 }
@@ -235,7 +291,9 @@ func BenchmarkHistoryStore(b *testing.B) {
 		benchf("load %s before, %s after\n%s", load, loadAvg(), res)
 		raw, minute, steady := res.perDay()
 		b.ReportMetric(float64(res.writes.mean().cpu.Microseconds())/1000, "write-cpu-ms/pass")
-		b.ReportMetric(float64(res.downsample.mean().cpu.Microseconds())/1000, "downsample-cpu-ms/min")
+		b.ReportMetric(float64(res.flush.mean().cpu.Microseconds())/1000, "block-write-cpu-ms")
+		all := res.writes.sum.cpu + res.flush.sum.cpu + res.idle.sum.cpu
+		b.ReportMetric(float64(all.Microseconds())/1000/float64(res.passes-1), "all-cpu-ms/pass")
 		b.ReportMetric((raw+minute)/(1<<30), "GiB/day")
 		b.ReportMetric(steady/(1<<30), "GiB-steady")
 	}

@@ -344,8 +344,8 @@ func BenchmarkCollect(b *testing.B) {
 }
 
 // TestCostHarness runs both benchmarks briefly: a few passes over four
-// real nodes in two clusters, and a few minutes of simulated series in
-// the store. It checks what they produced; timings are only logged.
+// real nodes in two clusters, and an hour of simulated series in the
+// store. It checks what they produced; timings are only logged.
 func TestCostHarness(t *testing.T) {
 	st, _ := newStore(t)
 	fleet := startFleet(t, st, 4)
@@ -366,13 +366,15 @@ func TestCostHarness(t *testing.T) {
 		t.Errorf("measured %d passes, want 2", res.passes.n)
 	}
 
-	sr, err := runStore(ctx, t.TempDir(), 2000, 3*6, nil)
+	// One simulated hour: twelve blocks of raw and minute chunks.
+	sr, err := runStore(ctx, t.TempDir(), 2000, 360, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("store: %s", sr)
-	if sr.rawRows != 2000*3*6 || sr.minuteRows != 2000*3 {
-		t.Errorf("store holds %d raw and %d minute points, want %d and %d", sr.rawRows, sr.minuteRows, 2000*3*6, 2000*3)
+	if sr.rawPoints != 2000*360 || sr.minutePoints != 2000*60 || sr.rawRows != 2000*12 || sr.minuteRows != 2000*12 {
+		t.Errorf("store holds %d raw points in %d chunks and %d minute points in %d chunks, want %d in %d and %d in %d",
+			sr.rawPoints, sr.rawRows, sr.minutePoints, sr.minuteRows, 2000*360, 2000*12, 2000*60, 2000*12)
 	}
 	if sr.fileBytes <= 0 || sr.rawBytes <= 0 || sr.minuteBytes <= 0 {
 		t.Errorf("store sizes: file %d, raw %d, minute %d bytes; want all positive", sr.fileBytes, sr.rawBytes, sr.minuteBytes)

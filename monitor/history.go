@@ -1,12 +1,15 @@
 package monitor
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -18,12 +21,19 @@ import (
 const historyFile = "monitor.db"
 
 // historySchema is PRAGMA user_version of the layout below. Raise it and
-// migrate in openHistory when the layout changes.
-const historySchema = 1
+// migrate in openHistory when the layout changes. Version 1 stored one row
+// per point; migrateV1 converts it.
+const historySchema = 2
 
-// The layout: a series is one metric of one subject; raw points are kept
-// at the collection interval, minute points hold min, max, sum and count,
-// so the average of any range of them stays exact.
+// The layout. A series is one metric of one subject. Its points live in
+// chunks (chunk.go), one row per series per blockSpan in each tier: tier 0
+// holds raw points, tier 1 minute points (min, max, sum and count, so the
+// average of any range of them stays exact). Both are written together
+// when a block ends, so downsampling costs no extra read. The key puts
+// time before series, so that write appends at the end of the B-tree
+// instead of touching a page per series, and retention deletes a key
+// range; a query names its blocks one by one (history.chunks). kv is left
+// from layout 1.
 const historyDDL = `
 CREATE TABLE IF NOT EXISTS series (
 	id      INTEGER PRIMARY KEY,
@@ -31,25 +41,17 @@ CREATE TABLE IF NOT EXISTS series (
 	node    TEXT NOT NULL,
 	app     TEXT NOT NULL,
 	metric  TEXT NOT NULL,
+	last    INTEGER NOT NULL DEFAULT 0,
 	UNIQUE (cluster, node, app, metric)
 );
-CREATE TABLE IF NOT EXISTS points_raw (
+CREATE TABLE IF NOT EXISTS chunks (
+	tier   INTEGER NOT NULL,
+	block  INTEGER NOT NULL,
 	series INTEGER NOT NULL,
-	ts     INTEGER NOT NULL,
-	value  REAL NOT NULL,
-	PRIMARY KEY (series, ts)
+	n      INTEGER NOT NULL,
+	data   BLOB NOT NULL,
+	PRIMARY KEY (tier, block, series)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS points_raw_ts ON points_raw (ts);
-CREATE TABLE IF NOT EXISTS points_1m (
-	series INTEGER NOT NULL,
-	ts     INTEGER NOT NULL,
-	min    REAL NOT NULL,
-	max    REAL NOT NULL,
-	sum    REAL NOT NULL,
-	count  INTEGER NOT NULL,
-	PRIMARY KEY (series, ts)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS points_1m_ts ON points_1m (ts);
 CREATE TABLE IF NOT EXISTS kv (
 	key   TEXT PRIMARY KEY,
 	value INTEGER NOT NULL
@@ -76,16 +78,36 @@ CREATE TABLE IF NOT EXISTS alert_events (
 CREATE INDEX IF NOT EXISTS alert_events_ts ON alert_events (ts);
 `
 
+// Chunk tiers, and the span of a chunk in seconds.
+const (
+	tierRaw    = 0
+	tierMinute = 1
+	// blockSpan is how much history the head holds before it is written:
+	// a crash loses at most this much, and every series gets one row per
+	// block and tier. A whole number of minutes, so that no minute
+	// straddles two blocks.
+	blockSpan = 300
+)
+
 // history is the SQLite store of series and alert events. It is safe for
 // concurrent use: writes come from the collecting pass and the notifier,
 // reads from API calls (WAL lets readers run beside the writer).
+//
+// Points gather in memory (the head), with their minute aggregates, and
+// are written as one raw and one minute chunk per series when their block
+// ends, so a pass costs no disk I/O; queries read the head too. Close
+// writes what the head holds.
 type history struct {
 	db *sql.DB
 
-	mu     sync.Mutex
-	ids    map[seriesKey]int64 // series ids already in the table
-	lastGC time.Time           // last retention pass, by the monitor's clock
-	lastGO time.Time           // last orphan-series cleanup
+	mu        sync.Mutex
+	ids       map[seriesKey]int64 // series ids already in the table
+	head      map[int64]*headSeries
+	headBlock int64           // the block every point in head belongs to
+	headN     int             // points in head
+	touched   map[int64]int64 // the day each series' last was raised, in this process
+	lastGC    time.Time       // last retention pass, by the monitor's clock
+	lastGO    time.Time       // last orphan-series cleanup
 }
 
 type seriesKey struct{ cluster, node, app, metric string }
@@ -111,7 +133,7 @@ func openHistory(dir string) (_ *history, err error) {
 	// readers for the API.
 	db.SetMaxOpenConns(4)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	var version int
 	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
@@ -120,16 +142,37 @@ func openHistory(dir string) (_ *history, err error) {
 	if version > historySchema {
 		return nil, fmt.Errorf("monitor: history: %s has layout version %d, this program knows %d; use a newer r2m or another data dir", path, version, historySchema)
 	}
-	if _, err := db.ExecContext(ctx, historyDDL); err != nil {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("monitor: history: open %s: %w", path, err)
+	}
+	defer tx.Rollback()
+	if version == 1 {
+		if err := migrateV1(ctx, tx); err != nil {
+			return nil, fmt.Errorf("monitor: history: convert %s to layout %d: %w", path, historySchema, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, historyDDL); err != nil {
 		return nil, fmt.Errorf("monitor: history: create tables in %s: %w", path, err)
 	}
-	if _, err := db.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", historySchema)); err != nil {
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", historySchema)); err != nil {
 		return nil, fmt.Errorf("monitor: history: %w", err)
 	}
-	return &history{db: db, ids: make(map[seriesKey]int64)}, nil
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("monitor: history: open %s: %w", path, err)
+	}
+	return &history{db: db, ids: make(map[seriesKey]int64), head: make(map[int64]*headSeries), touched: make(map[int64]int64)}, nil
 }
 
-func (h *history) close() error { return h.db.Close() }
+// close writes the head and closes the database.
+func (h *history) close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	h.mu.Lock()
+	err := h.flush(ctx)
+	h.mu.Unlock()
+	return errors.Join(err, h.db.Close())
+}
 
 // point is one value to store.
 type point struct {
@@ -166,51 +209,209 @@ func seriesKeyOf(sub *subject, metric string) seriesKey {
 	return seriesKey{cluster: sub.cluster, node: sub.node, metric: metric}
 }
 
-// write stores points at time at, in one transaction.
+// write adds points at time at to the head. It touches the database only
+// to add series it has not seen and, when at starts a new block, to write
+// the previous one.
 func (h *history) write(ctx context.Context, at time.Time, pts []point) error {
 	if len(pts) == 0 {
 		return nil
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	ts := at.Unix()
+	block := floorTo(ts, blockSpan)
+	if h.headN > 0 && block != h.headBlock {
+		if err := h.flush(ctx); err != nil {
+			return err
+		}
+	}
+	if err := h.addSeries(ctx, ts, pts); err != nil {
+		return err
+	}
+	h.headBlock = block
+	for _, p := range pts {
+		id := h.ids[p.key]
+		e := h.head[id]
+		if e == nil {
+			e = &headSeries{}
+			h.head[id] = e
+		}
+		e.add(ts, p.value)
+		h.headN++
+	}
+	return nil
+}
+
+// addSeries gives every point's series an id, adding the new ones in one
+// transaction. Callers hold h.mu.
+func (h *history) addSeries(ctx context.Context, now int64, pts []point) error {
+	var missing []seriesKey
+	for _, p := range pts {
+		if _, ok := h.ids[p.key]; !ok {
+			missing = append(missing, p.key)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
 	tx, err := h.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("monitor: history: %w", err)
 	}
 	defer tx.Rollback()
-	ins, err := tx.PrepareContext(ctx, "INSERT OR REPLACE INTO points_raw (series, ts, value) VALUES (?, ?, ?)")
-	if err != nil {
-		return fmt.Errorf("monitor: history: %w", err)
-	}
-	defer ins.Close()
-	added := map[seriesKey]int64{}
-	ts := at.Unix()
-	for _, p := range pts {
-		id, ok := h.ids[p.key]
-		if !ok {
-			if id, ok = added[p.key]; !ok {
-				if id, err = seriesID(ctx, tx, p.key); err != nil {
-					return err
-				}
-				added[p.key] = id
-			}
+	added := make(map[seriesKey]int64, len(missing))
+	for _, k := range missing {
+		if _, ok := added[k]; ok {
+			continue
 		}
-		if _, err := ins.ExecContext(ctx, id, ts, p.value); err != nil {
-			return fmt.Errorf("monitor: history: write %v: %w", p.key, err)
+		id, err := seriesID(ctx, tx, k, now)
+		if err != nil {
+			return err
 		}
+		added[k] = id
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("monitor: history: %w", err)
 	}
-	for k, id := range added {
-		h.ids[k] = id
-	}
+	maps.Copy(h.ids, added)
 	return nil
 }
 
-func seriesID(ctx context.Context, tx *sql.Tx, k seriesKey) (int64, error) {
-	if _, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO series (cluster, node, app, metric) VALUES (?, ?, ?, ?)",
-		k.cluster, k.node, k.app, k.metric); err != nil {
+// headSeries is one series' points in the head: the raw points and the
+// minutes they make.
+type headSeries struct {
+	raw    rawEncoder
+	minute minuteFolder
+}
+
+func (s *headSeries) add(ts int64, v float64) {
+	s.raw.add(ts, v)
+	s.minute.add(ts, v)
+}
+
+func (s *headSeries) reset() {
+	s.raw.reset()
+	s.minute.reset()
+}
+
+// minuteFolder folds raw points into minute entries. Points of a series
+// come in time order; one older than the minute being filled (a clock
+// that stepped back) becomes an entry of its own, which queries merge.
+type minuteFolder struct {
+	enc minuteEncoder
+	cur bucket // the minute being filled; count 0 when none
+}
+
+func (f *minuteFolder) add(ts int64, v float64) {
+	m := floorTo(ts, 60)
+	switch {
+	case f.cur.count > 0 && m == f.cur.ts:
+		f.cur.merge(bucket{ts: m, min: v, max: v, sum: v, count: 1})
+		return
+	case f.cur.count > 0 && m < f.cur.ts:
+		f.enc.add(bucket{ts: m, min: v, max: v, sum: v, count: 1})
+		return
+	case f.cur.count > 0:
+		f.enc.add(f.cur)
+	}
+	f.cur = bucket{ts: m, min: v, max: v, sum: v, count: 1}
+}
+
+// segment closes the minute being filled and returns the entries.
+func (f *minuteFolder) segment() (int, []byte) {
+	if f.cur.count > 0 {
+		f.enc.add(f.cur)
+		f.cur = bucket{}
+	}
+	return f.enc.n, f.enc.segment()
+}
+
+func (f *minuteFolder) reset() { *f = minuteFolder{enc: minuteEncoder{buf: f.enc.buf[:0]}} }
+
+// flush writes the head as one raw and one minute chunk per series and
+// empties it. Callers hold h.mu. A chunk that already exists (a restart
+// within a block, a clock that stepped back) gets the new points
+// appended.
+func (h *history) flush(ctx context.Context) error {
+	if h.headN == 0 {
+		return nil
+	}
+	ids := make([]int64, 0, len(h.head))
+	for id, e := range h.head {
+		if e.raw.n == 0 {
+			delete(h.head, id) // a series that stopped; its buffers go too
+			continue
+		}
+		ids = append(ids, id)
+	}
+	slices.Sort(ids) // key order: the rows append to the B-tree
+	day := h.headBlock / 86400
+	tx, err := h.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("monitor: history: write block: %w", err)
+	}
+	defer tx.Rollback()
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO chunks (tier, block, series, n, data) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (tier, block, series) DO UPDATE SET n = n + excluded.n, data = data || excluded.data`)
+	if err != nil {
+		return fmt.Errorf("monitor: history: write block: %w", err)
+	}
+	defer ins.Close()
+	for _, id := range ids {
+		e := h.head[id]
+		if _, err := ins.ExecContext(ctx, tierRaw, h.headBlock, id, e.raw.n, e.raw.segment()); err != nil {
+			return fmt.Errorf("monitor: history: write block of series %d: %w", id, err)
+		}
+	}
+	for _, id := range ids {
+		n, seg := h.head[id].minute.segment()
+		if _, err := ins.ExecContext(ctx, tierMinute, h.headBlock, id, n, seg); err != nil {
+			return fmt.Errorf("monitor: history: write block of series %d: %w", id, err)
+		}
+	}
+	// series.last, which decides when a series is forgotten, is raised
+	// once a day per series, not on every block.
+	var touched []int64
+	touch, err := tx.PrepareContext(ctx, "UPDATE series SET last = ? WHERE id = ?")
+	if err != nil {
+		return fmt.Errorf("monitor: history: write block: %w", err)
+	}
+	defer touch.Close()
+	for _, id := range ids {
+		if d, ok := h.touched[id]; ok && d >= day {
+			continue
+		}
+		if _, err := touch.ExecContext(ctx, h.headBlock, id); err != nil {
+			return fmt.Errorf("monitor: history: write block of series %d: %w", id, err)
+		}
+		touched = append(touched, id)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("monitor: history: write block: %w", err)
+	}
+	for _, id := range touched {
+		h.touched[id] = day
+	}
+	for _, id := range ids {
+		h.head[id].reset()
+	}
+	h.headN = 0
+	return nil
+}
+
+// floorTo rounds ts down to a multiple of span, also below zero.
+func floorTo(ts, span int64) int64 {
+	r := ts % span
+	if r < 0 {
+		r += span
+	}
+	return ts - r
+}
+
+// seriesID returns k's id, adding the series if it is new.
+func seriesID(ctx context.Context, tx *sql.Tx, k seriesKey, now int64) (int64, error) {
+	if _, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO series (cluster, node, app, metric, last) VALUES (?, ?, ?, ?, ?)",
+		k.cluster, k.node, k.app, k.metric, now); err != nil {
 		return 0, fmt.Errorf("monitor: history: add series: %w", err)
 	}
 	var id int64
@@ -241,134 +442,216 @@ func (h *history) lookup(ctx context.Context, k seriesKey) (int64, error) {
 	return id, nil
 }
 
-const watermarkKey = "downsampled_to"
-
-// watermark is the end (exclusive, unix seconds) of what has been
-// downsampled into minute points.
-func (h *history) watermark(ctx context.Context, q interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-}) (int64, error) {
-	var wm int64
-	err := q.QueryRowContext(ctx, "SELECT value FROM kv WHERE key = ?", watermarkKey).Scan(&wm)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
-	return wm, err
-}
-
-// maintain downsamples every complete minute not yet downsampled, then
-// drops points and alert events past their retention. It is cheap when
-// there is nothing to do, so the monitor calls it after every pass.
+// maintain writes the head once its block has ended, then drops chunks
+// and alert events past their retention. It is cheap when there is
+// nothing to do, so the monitor calls it after every pass.
 func (h *history) maintain(ctx context.Context, now time.Time, raw, minute, alerts time.Duration) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	cutoff := now.Unix() / 60 * 60
-	tx, err := h.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("monitor: history: %w", err)
-	}
-	defer tx.Rollback()
-	wm, err := h.watermark(ctx, tx)
-	if err != nil {
-		return fmt.Errorf("monitor: history: %w", err)
-	}
-	if cutoff > wm {
-		// Late points (a clock that stepped back) merge into their minute.
-		_, err := tx.ExecContext(ctx, `
-INSERT INTO points_1m (series, ts, min, max, sum, count)
-SELECT series, ts / 60 * 60 AS b, MIN(value), MAX(value), SUM(value), COUNT(*)
-FROM points_raw WHERE ts >= ? AND ts < ? GROUP BY series, b
-ON CONFLICT (series, ts) DO UPDATE SET
-	min = MIN(points_1m.min, excluded.min), max = MAX(points_1m.max, excluded.max),
-	sum = points_1m.sum + excluded.sum, count = points_1m.count + excluded.count`, wm, cutoff)
-		if err != nil {
-			return fmt.Errorf("monitor: history: downsample: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, "INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", watermarkKey, cutoff); err != nil {
-			return fmt.Errorf("monitor: history: %w", err)
+	sec := now.Unix()
+	if h.headN > 0 && h.headBlock+blockSpan <= sec {
+		if err := h.flush(ctx); err != nil {
+			return err
 		}
 	}
-	gc := now.Sub(h.lastGC) >= time.Minute || now.Before(h.lastGC)
-	if gc {
-		for _, d := range []struct {
-			q     string
-			limit int64
-		}{
-			// Raw points go only once downsampled: the watermark bounds the delete.
-			{"DELETE FROM points_raw WHERE ts < MIN(?, (SELECT COALESCE(MAX(value), 0) FROM kv WHERE key = '" + watermarkKey + "'))", now.Add(-raw).Unix()},
-			{"DELETE FROM points_1m WHERE ts < ?", now.Add(-minute).Unix()},
-			{"DELETE FROM alert_events WHERE ts < ?", now.Add(-alerts).UnixMilli()}, // milliseconds
-		} {
-			if _, err := tx.ExecContext(ctx, d.q, d.limit); err != nil {
-				return fmt.Errorf("monitor: history: retention: %w", err)
-			}
+	if now.Sub(h.lastGC) >= time.Minute || now.Before(h.lastGC) {
+		if err := h.retain(ctx, sec, raw, minute, alerts); err != nil {
+			return err
 		}
-	}
-	orphans := now.Sub(h.lastGO) >= time.Hour || now.Before(h.lastGO)
-	if orphans {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM series WHERE
-			NOT EXISTS (SELECT 1 FROM points_raw r WHERE r.series = series.id) AND
-			NOT EXISTS (SELECT 1 FROM points_1m m WHERE m.series = series.id)`); err != nil {
-			return fmt.Errorf("monitor: history: drop empty series: %w", err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("monitor: history: %w", err)
-	}
-	if gc {
 		h.lastGC = now
 	}
-	if orphans {
+	if now.Sub(h.lastGO) >= time.Hour || now.Before(h.lastGO) {
+		// A series is forgotten a day after its last minute chunk went.
+		if err := h.dropSeries(ctx, sec-int64(minute/time.Second)-2*86400); err != nil {
+			return err
+		}
 		h.lastGO = now
-		clear(h.ids) // ids of dropped series must not be reused from the cache
 	}
 	return nil
 }
 
-// bucket is one aggregated step of a series.
+// retain deletes chunks that lie wholly before their retention (queries
+// cut the older part of a chunk that straddles it) and old alert events.
+func (h *history) retain(ctx context.Context, now int64, raw, minute, alerts time.Duration) error {
+	tx, err := h.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("monitor: history: retention: %w", err)
+	}
+	defer tx.Rollback()
+	for _, d := range []struct {
+		q    string
+		args []any
+	}{
+		{"DELETE FROM chunks WHERE tier = ? AND block <= ?", []any{tierRaw, now - int64(raw/time.Second) - blockSpan}},
+		{"DELETE FROM chunks WHERE tier = ? AND block <= ?", []any{tierMinute, now - int64(minute/time.Second) - blockSpan}},
+		{"DELETE FROM alert_events WHERE ts < ?", []any{(now - int64(alerts/time.Second)) * 1000}}, // milliseconds
+	} {
+		if _, err := tx.ExecContext(ctx, d.q, d.args...); err != nil {
+			return fmt.Errorf("monitor: history: retention: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("monitor: history: retention: %w", err)
+	}
+	return nil
+}
+
+// dropSeries forgets series with no minute chunk since before and no
+// point in the head. Callers hold h.mu.
+func (h *history) dropSeries(ctx context.Context, before int64) error {
+	rows, err := h.db.QueryContext(ctx, "SELECT id FROM series WHERE last < ?", before)
+	if err != nil {
+		return fmt.Errorf("monitor: history: drop old series: %w", err)
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return fmt.Errorf("monitor: history: drop old series: %w", err)
+		}
+		if e := h.head[id]; e == nil || e.raw.n == 0 {
+			ids = append(ids, id)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("monitor: history: drop old series: %w", err)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	tx, err := h.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("monitor: history: drop old series: %w", err)
+	}
+	defer tx.Rollback()
+	for _, id := range ids {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM series WHERE id = ?", id); err != nil {
+			return fmt.Errorf("monitor: history: drop old series: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("monitor: history: drop old series: %w", err)
+	}
+	gone := make(map[int64]bool, len(ids))
+	for _, id := range ids {
+		gone[id] = true
+		delete(h.head, id)
+		delete(h.touched, id)
+	}
+	maps.DeleteFunc(h.ids, func(_ seriesKey, id int64) bool { return gone[id] })
+	return nil
+}
+
+// bucket is one aggregated step of a series, and a minute entry.
 type bucket struct {
 	ts            int64
 	min, max, sum float64
 	count         int64
 }
 
+func (b *bucket) merge(o bucket) {
+	if b.count == 0 {
+		*b = o
+		return
+	}
+	b.min, b.max = min(b.min, o.min), max(b.max, o.max)
+	b.sum += o.sum
+	b.count += o.count
+}
+
 // query aggregates a series over [from, to) into buckets of step seconds
-// aligned to from, from raw points or from minute points (plus the raw
-// points not yet downsampled).
-func (h *history) query(ctx context.Context, id, from, to, step int64, minutes bool) ([]bucket, error) {
-	var rows *sql.Rows
+// aligned to from, from raw points or from minute points; the head's
+// points count in both. Minute points before keepFrom, past the minute
+// retention but in a chunk not yet deleted, are left out.
+func (h *history) query(ctx context.Context, id, from, to, step int64, minutes bool, keepFrom int64) ([]bucket, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	agg := map[int64]*bucket{}
+	lo := from
+	if minutes {
+		lo = max(from, floorTo(keepFrom+59, 60))
+	}
+	add := func(b bucket) {
+		if b.ts < lo || b.ts >= to {
+			return
+		}
+		k := (b.ts - from) / step
+		if a := agg[k]; a != nil {
+			a.merge(b)
+			return
+		}
+		b.ts = from + k*step
+		agg[k] = &b
+	}
+	rawPoint := func(ts int64, v float64) { add(bucket{ts: ts, min: v, max: v, sum: v, count: 1}) }
 	var err error
-	if !minutes {
-		rows, err = h.db.QueryContext(ctx, `
-SELECT (ts - ?1) / ?2 AS b, MIN(value), MAX(value), SUM(value), COUNT(*)
-FROM points_raw WHERE series = ?3 AND ts >= ?1 AND ts < ?4
-GROUP BY b ORDER BY b`, from, step, id, to)
+	if minutes {
+		err = h.chunks(ctx, tierMinute, id, lo, to, func(data []byte) error { return eachMinute(data, add) })
 	} else {
-		rows, err = h.db.QueryContext(ctx, `
-SELECT (ts - ?1) / ?2 AS b, MIN(mn), MAX(mx), SUM(sm), SUM(n) FROM (
-	SELECT ts, min AS mn, max AS mx, sum AS sm, count AS n FROM points_1m
-	WHERE series = ?3 AND ts >= ?1 AND ts < ?4
-	UNION ALL
-	SELECT ts, value, value, value, 1 FROM points_raw
-	WHERE series = ?3 AND ts < ?4
-	  AND ts >= MAX(?1, (SELECT COALESCE(MAX(value), 0) FROM kv WHERE key = '`+watermarkKey+`'))
-) GROUP BY b ORDER BY b`, from, step, id, to)
+		err = h.chunks(ctx, tierRaw, id, lo, to, func(data []byte) error { return eachRaw(data, rawPoint) })
 	}
 	if err != nil {
-		return nil, fmt.Errorf("monitor: history: query: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	var out []bucket
-	for rows.Next() {
-		var b bucket
-		if err := rows.Scan(&b.ts, &b.min, &b.max, &b.sum, &b.count); err != nil {
+	if e := h.head[id]; e != nil && e.raw.n > 0 && h.headBlock+blockSpan > lo && h.headBlock < to {
+		if minutes {
+			// Raw points bucket the same as their minutes would.
+			rawPoint = func(ts int64, v float64) { add(bucket{ts: floorTo(ts, 60), min: v, max: v, sum: v, count: 1}) }
+		}
+		if err := eachRaw(e.raw.segment(), rawPoint); err != nil {
 			return nil, fmt.Errorf("monitor: history: query: %w", err)
 		}
-		b.ts = from + b.ts*step
-		out = append(out, b)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("monitor: history: query: %w", err)
+	out := make([]bucket, 0, len(agg))
+	for _, b := range agg {
+		out = append(out, *b)
 	}
+	slices.SortFunc(out, func(a, b bucket) int { return cmp.Compare(a.ts, b.ts) })
 	return out, nil
+}
+
+// chunks calls fn with the data of each chunk of series id in tier whose
+// block overlaps [from, to). It names the blocks one by one, so SQLite
+// seeks each (tier, block, series) key rather than scanning every series
+// of the range.
+func (h *history) chunks(ctx context.Context, tier int, id, from, to int64, fn func([]byte) error) error {
+	const span = blockSpan
+	if to <= from {
+		return nil
+	}
+	const perQuery = 500
+	first := floorTo(from, span)
+	for lo := first; lo < to; lo += perQuery * span {
+		args := []any{tier, id}
+		var marks strings.Builder
+		for b := lo; b < to && b < lo+perQuery*span; b += span {
+			if len(args) > 2 {
+				marks.WriteString(",")
+			}
+			marks.WriteString("?")
+			args = append(args, b)
+		}
+		rows, err := h.db.QueryContext(ctx, "SELECT data FROM chunks WHERE tier = ? AND series = ? AND block IN ("+marks.String()+") ORDER BY block", args...)
+		if err != nil {
+			return fmt.Errorf("monitor: history: query: %w", err)
+		}
+		for rows.Next() {
+			var data []byte
+			if err := rows.Scan(&data); err != nil {
+				rows.Close()
+				return fmt.Errorf("monitor: history: query: %w", err)
+			}
+			if err := fn(data); err != nil {
+				rows.Close()
+				return fmt.Errorf("monitor: history: query: %w", err)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("monitor: history: query: %w", err)
+		}
+	}
+	return nil
 }

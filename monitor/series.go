@@ -97,7 +97,7 @@ func (m *Monitor) Series(ctx context.Context, q SeriesQuery) ([]Point, error) {
 	if err != nil || id == 0 {
 		return []Point{}, err
 	}
-	buckets, err := m.hist.query(ctx, id, from, to, step, minutes)
+	buckets, err := m.hist.query(ctx, id, from, to, step, minutes, now.Add(-m.cfg.MinuteRetention).Unix())
 	if err != nil {
 		return nil, err
 	}
