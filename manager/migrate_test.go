@@ -120,3 +120,83 @@ func TestMigrateOp(t *testing.T) {
 		t.Fatalf("verify: %v %+v", err, rep)
 	}
 }
+
+// TestSlotMovesGuardLinkSource: while a migration link reads a cluster,
+// operations that move its slots are refused (dry runs too) with the
+// link's name, and a failover is not; once the link is stopped they are
+// allowed. A link from a cluster whose slots are moving is refused.
+func TestSlotMovesGuardLinkSource(t *testing.T) {
+	source := testenv.StartRedisCluster(t, testenv.ClusterOptions{Masters: 3, Replicas: 1})
+	target := testenv.StartRedisCluster(t, testenv.ClusterOptions{Masters: 3})
+	ts := startLeader(t, testenv_SharedEtcdURL(t), func(c *Config) { c.ObserveInterval = 200 * time.Millisecond })
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	admin := ts.adminClient(t)
+	for name, rc := range map[string]*testenv.RedisCluster{"src": source, "dst": target} {
+		op, _, err := admin.Adopt(ctx, api.AdoptParams{Name: name, Seed: rc.Nodes[0].Addr}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustSucceed(t, waitOp(t, admin, op.ID))
+	}
+	m0, m1 := source.Masters()[0].Addr, source.Masters()[1].Addr
+
+	// A reshard of the source runs (throttled, so it is still running):
+	// a link from it is refused.
+	sc := source.Client(t)
+	for i := range 2000 {
+		if err := sc.Set(ctx, "k:"+strconv.Itoa(i), i, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	op, _, err := admin.StartOp(ctx, "src", "reshard", map[string]any{"from": m0, "to": m1, "slots": 1000, "throttle": 50}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = admin.StartOp(ctx, "dst", "migrate", api.MigrateParams{FromCluster: "src", Link: "g1", Until: "cancel"}, true)
+	if !api.IsStatus(err, 409) || !strings.Contains(err.Error(), op.ID) {
+		t.Fatalf("migrate from a cluster being resharded: %v, want 409 naming %s", err, op.ID)
+	}
+	if _, err := admin.CancelOp(ctx, op.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitOp(t, admin, op.ID)
+
+	// The link streams: moves of the source are refused, a failover is not.
+	mig, _, err := admin.StartOp(ctx, "dst", "migrate", api.MigrateParams{FromCluster: "src", Link: "g1", Until: "cancel"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "link g1 to stream", func() bool {
+		l, err := admin.Sync(ctx, "g1")
+		return err == nil && l.State == "streaming"
+	})
+	for _, tc := range []struct {
+		kind   string
+		params any
+	}{
+		{"reshard", api.ReshardParams{From: m1, To: m0, Slots: 10}},
+		{"rebalance", api.RebalanceParams{}},
+		{"fix", map[string]any{}},
+	} {
+		for _, dry := range []bool{true, false} {
+			_, _, err := admin.StartOp(ctx, "src", tc.kind, tc.params, dry)
+			if !api.IsStatus(err, 409) || !strings.Contains(err.Error(), "migration link g1") {
+				t.Errorf("%s (dry run %v) of a link's source: %v, want 409 naming link g1", tc.kind, dry, err)
+			}
+		}
+	}
+	if _, _, err := admin.StartOp(ctx, "src", "failover", api.FailoverParams{Master: m0}, true); err != nil {
+		t.Errorf("failover dry run of a link's source: %v, want a plan", err)
+	}
+	if _, err := admin.CancelOp(ctx, mig.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitOp(t, admin, mig.ID)
+	if l, err := admin.Sync(ctx, "g1"); err != nil || l.State != "stopped" {
+		t.Fatalf("link g1 after cancel = %+v, %v; want stopped", l, err)
+	}
+	if _, _, err := admin.StartOp(ctx, "src", "reshard", api.ReshardParams{From: m1, To: m0, Slots: 10}, true); err != nil {
+		t.Errorf("reshard dry run once the link stopped: %v", err)
+	}
+}

@@ -81,6 +81,9 @@ func (s *Server) migrateEndpoints(ctx context.Context, target, link string, p *m
 		if p.FromCluster == target {
 			return src, dst, "", badRequest("from_cluster", "the source and the target are the same cluster")
 		}
+		if err := s.checkSourceSteady(ctx, p.FromCluster); err != nil {
+			return src, dst, "", err
+		}
 		seeds, err := s.seeds(ctx, p.FromCluster)
 		if err != nil {
 			return src, dst, "", badRequest("from_cluster", "%v", err)

@@ -86,6 +86,11 @@ func (s *Server) submitOp(ctx context.Context, kindName string, req *opRequest, 
 			return nil, nil, err
 		}
 	}
+	if movesSlots(kindName) {
+		if err := s.checkNoLinkReads(ctx, req.Cluster); err != nil {
+			return nil, nil, err
+		}
+	}
 	plan, err := kind.plan(ctx, req)
 	if err != nil {
 		return nil, nil, err

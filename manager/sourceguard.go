@@ -1,0 +1,88 @@
+package manager
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/r2m-go/r2m/coord"
+	"github.com/r2m-go/r2m/meta"
+)
+
+// A migration link reads each source master's replication stream on its
+// own. When a key moves between two source masters (MIGRATE), its delete
+// shows in one stream and its re-creation in another, and nothing orders
+// the two on the target: the key could end up deleted. So slots of a
+// cluster must not move while a link reads from it, and a link must not
+// start while slots move (docs/migration.md "Limits").
+
+// movesSlots reports whether an operation kind moves slots, and so keys,
+// between a cluster's masters.
+func movesSlots(kind string) bool {
+	switch kind {
+	case "reshard", "rebalance", "scale", "remove-node", "fix":
+		return true
+	}
+	return false
+}
+
+// linkReads reports whether a link in this state may still read its
+// source: only a stopped link never resumes. A blocked one can be run
+// again by a new migrate operation with its name.
+func linkReads(state string) bool { return state != meta.SyncStopped }
+
+// checkNoLinkReads refuses to move slots of cluster while a migration link
+// reads from it.
+func (s *Server) checkNoLinkReads(ctx context.Context, cluster string) error {
+	names, err := s.store.Syncs().Names(ctx)
+	if errors.Is(err, coord.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		l, _, err := s.store.SyncLink(n).Get(ctx)
+		if errors.Is(err, coord.ErrNotFound) {
+			continue // credentials only, or deleted meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		if l.Source.Kind != "cluster" || l.Source.Cluster != cluster || !linkReads(l.State) {
+			continue
+		}
+		how := "let it catch up, or cancel it"
+		if l.State == meta.SyncBlocked {
+			how = "it is blocked; a new migrate operation with link " + l.ID + " would resume it, so finish that first"
+		}
+		return conflict("cluster %q is the source of migration link %s (%s, operation %s): moving its slots while the link reads them can lose keys on the target (a key's delete and its re-creation arrive through different shards); %s",
+			cluster, l.ID, l.State, l.Op, how)
+	}
+	return nil
+}
+
+// checkSourceSteady refuses to start a link from cluster while an
+// operation that moves its slots holds it.
+func (s *Server) checkSourceSteady(ctx context.Context, cluster string) error {
+	lock, _, err := s.store.ClusterLock(cluster).Get(ctx)
+	if errors.Is(err, coord.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	op, _, err := s.store.Op(lock.Op).Get(ctx)
+	if errors.Is(err, coord.ErrNotFound) {
+		return nil // a claim left behind by an operation that is gone
+	}
+	if err != nil {
+		return fmt.Errorf("operation %s on the source: %w", lock.Op, err)
+	}
+	if movesSlots(op.Type) {
+		return conflict("the source cluster %q is busy: operation %s (%s) moves its slots, and a link must not read a cluster whose slots move; wait for it, or cancel it", cluster, op.ID, op.Type)
+	}
+	return nil
+}
