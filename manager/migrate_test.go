@@ -124,7 +124,8 @@ func TestMigrateOp(t *testing.T) {
 // TestSlotMovesGuardLinkSource: while a migration link reads a cluster,
 // operations that move its slots are refused (dry runs too) with the
 // link's name, and a failover is not; once the link is stopped they are
-// allowed. A link from a cluster whose slots are moving is refused.
+// allowed, and the stopped link can no longer resume. A link from a
+// cluster whose slots are moving is refused.
 func TestSlotMovesGuardLinkSource(t *testing.T) {
 	source := testenv.StartRedisCluster(t, testenv.ClusterOptions{Masters: 3, Replicas: 1})
 	target := testenv.StartRedisCluster(t, testenv.ClusterOptions{Masters: 3})
@@ -196,7 +197,26 @@ func TestSlotMovesGuardLinkSource(t *testing.T) {
 	if l, err := admin.Sync(ctx, "g1"); err != nil || l.State != "stopped" {
 		t.Fatalf("link g1 after cancel = %+v, %v; want stopped", l, err)
 	}
-	if _, _, err := admin.StartOp(ctx, "src", "reshard", api.ReshardParams{From: m1, To: m0, Slots: 10}, true); err != nil {
-		t.Errorf("reshard dry run once the link stopped: %v", err)
+	op, _, err = admin.StartOp(ctx, "src", "reshard", api.ReshardParams{From: m1, To: m0, Slots: 10}, false)
+	if err != nil {
+		t.Fatalf("reshard once the link stopped: %v", err)
+	}
+	mustSucceed(t, waitOp(t, admin, op.ID))
+
+	// The stopped link cannot resume over those moves, nor be pointed at
+	// another source; a new link name can start.
+	for _, tc := range []struct {
+		params api.MigrateParams
+		want   string
+	}{
+		{api.MigrateParams{FromCluster: "src", Link: "g1"}, "cannot resume: operation " + op.ID},
+		{api.MigrateParams{From: "redis://" + m0, Link: "g1"}, "already exists and reads cluster src"},
+	} {
+		if _, _, err := admin.StartOp(ctx, "dst", "migrate", tc.params, true); !api.IsStatus(err, 409) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("migrate %+v: %v, want 409 saying %q", tc.params, err, tc.want)
+		}
+	}
+	if _, _, err := admin.StartOp(ctx, "dst", "migrate", api.MigrateParams{FromCluster: "src", Link: "g2"}, true); err != nil {
+		t.Errorf("a new link from the resharded source: %v", err)
 	}
 }

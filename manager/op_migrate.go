@@ -97,6 +97,13 @@ func (s *Server) migrateEndpoints(ctx context.Context, target, link string, p *m
 	default:
 		return src, dst, "", badRequest("from", "give from (redis://host:port) or from_cluster")
 	}
+	source := meta.SyncSource{Kind: kind, Cluster: p.FromCluster}
+	if kind == "standalone" {
+		source.Addr = src.Addrs[0]
+	}
+	if err := s.checkLinkReuse(ctx, link, target, source); err != nil {
+		return src, dst, "", err
+	}
 	seeds, err := s.seeds(ctx, target)
 	if err != nil {
 		return src, dst, "", unavailable("cannot reach the target", err)

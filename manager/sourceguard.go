@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/r2m-go/r2m/coord"
 	"github.com/r2m-go/r2m/meta"
@@ -17,15 +19,11 @@ import (
 // cluster must not move while a link reads from it, and a link must not
 // start while slots move (docs/migration.md "Limits").
 
-// movesSlots reports whether an operation kind moves slots, and so keys,
+// slotMovers are the operation kinds that move slots, and so keys,
 // between a cluster's masters.
-func movesSlots(kind string) bool {
-	switch kind {
-	case "reshard", "rebalance", "scale", "remove-node", "fix":
-		return true
-	}
-	return false
-}
+func slotMovers() []string { return []string{"reshard", "rebalance", "scale", "remove-node", "fix"} }
+
+func movesSlots(kind string) bool { return slices.Contains(slotMovers(), kind) }
 
 // linkReads reports whether a link in this state may still read its
 // source: only a stopped link never resumes. A blocked one can be run
@@ -85,4 +83,70 @@ func (s *Server) checkSourceSteady(ctx context.Context, cluster string) error {
 		return conflict("the source cluster %q is busy: operation %s (%s) moves its slots, and a link must not read a cluster whose slots move; wait for it, or cancel it", cluster, op.ID, op.Type)
 	}
 	return nil
+}
+
+// checkLinkReuse refuses to run link against a source or target other
+// than the ones it was created for (its stored positions belong to them),
+// and to
+// resume a link from a cluster whose slots an operation moved after the
+// link was created: the link was stopped then, so the guard above did not
+// hold, and replaying those moves through separate shards is what it
+// prevents. Either way a new link name starts a fresh full copy.
+func (s *Server) checkLinkReuse(ctx context.Context, link, target string, src meta.SyncSource) error {
+	l, _, err := s.store.SyncLink(link).Get(ctx)
+	if errors.Is(err, coord.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if l.Source.Kind != src.Kind || l.Source.Cluster != src.Cluster || (src.Addr != "" && l.Source.Addr != src.Addr) {
+		was := l.Source.Cluster
+		if l.Source.Kind != "cluster" {
+			was = l.Source.Addr
+		}
+		return conflict("link %s already exists and reads %s %s; give the new migration another link name", link, l.Source.Kind, was)
+	}
+	if l.Target != target {
+		return conflict("link %s already exists and writes to cluster %s; give the new migration another link name", link, l.Target)
+	}
+	if src.Kind != "cluster" {
+		return nil
+	}
+	names, err := s.store.Ops().Names(ctx)
+	if errors.Is(err, coord.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, id := range names {
+		if !idMovesSlots(id) {
+			continue
+		}
+		op, _, err := s.store.Op(id).Get(ctx)
+		if errors.Is(err, coord.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if op.Cluster == src.Cluster && movesSlots(op.Type) && op.CreatedAt.After(l.CreatedAt) {
+			return conflict("link %s cannot resume: operation %s (%s) moved slots of its source %s after the link started, and replaying those moves through separate shards could lose keys; give the migration another link name for a fresh full copy",
+				link, op.ID, op.Type, src.Cluster)
+		}
+	}
+	return nil
+}
+
+// idMovesSlots tells from an operation ID (newOpID) whether its kind moves
+// slots, so that only those records are read.
+func idMovesSlots(id string) bool {
+	for _, k := range slotMovers() {
+		if strings.Contains(id, "-"+k+"-") {
+			return true
+		}
+	}
+	return false
 }
