@@ -268,7 +268,7 @@ func runStore(ctx context.Context, dir string, series, passes int, logf func(str
 	// One table holds both tiers: share its pages by blob bytes.
 	if total := rawBlob + minuteBlob; total > 0 {
 		pages := res.rawBytes
-		res.rawBytes = pages * rawBlob / total
+		res.rawBytes = int64(float64(pages) * float64(rawBlob) / float64(total)) // the product overflows int64 past ~1 GiB
 		res.minuteBytes = pages - res.rawBytes
 	}
 	return res, nil
