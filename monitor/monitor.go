@@ -295,7 +295,7 @@ func (r *runner) pass(ctx context.Context) (*snapshot, []AlertEvent) {
 
 	if err := m.hist.maintain(ctx, now, m.cfg.RawRetention, m.cfg.MinuteRetention, m.cfg.AlertRetention); err != nil && ctx.Err() == nil {
 		m.metrics.errors.WithLabelValues("history").Inc()
-		m.log.Error("monitor: history downsampling and retention", "err", err)
+		m.log.Error("monitor: history block write and retention", "err", err)
 	}
 
 	m.mu.Lock()
