@@ -298,3 +298,69 @@ func BenchmarkHistoryStore(b *testing.B) {
 		b.ReportMetric(steady/(1<<30), "GiB-steady")
 	}
 }
+
+var (
+	benchQuerySeries = flag.Int("bench-query-series", 2_000, "BenchmarkHistoryQuery: simulated series")
+	benchQueryDays   = flag.Int("bench-query-days", 14, "BenchmarkHistoryQuery: simulated days of history")
+)
+
+// BenchmarkHistoryQuery fills a store with -bench-query-days of
+// -bench-query-series series at the default retentions, then times the
+// queries a chart makes of one series: the last hour and day of raw
+// points, and the whole range by minute, each over 20 series.
+func BenchmarkHistoryQuery(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), 110*time.Minute)
+	defer cancel()
+	h, err := openHistory(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer h.close()
+	pts, sims := simValues(*benchQuerySeries)
+	rng := rand.New(rand.NewPCG(1, 2))
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	passes := *benchQueryDays * int(24*time.Hour/DefaultInterval)
+	start := time.Now()
+	for k := range passes {
+		at := t0.Add(time.Duration(k) * DefaultInterval)
+		step(rng, pts, sims)
+		if err := h.write(ctx, at, pts); err != nil {
+			b.Fatal(err)
+		}
+		if err := h.maintain(ctx, at, DefaultRawRetention, DefaultMinuteRetention, DefaultAlertRetention); err != nil {
+			b.Fatal(err)
+		}
+	}
+	end := t0.Add(time.Duration(passes) * DefaultInterval)
+	if err := h.maintain(ctx, end, DefaultRawRetention, DefaultMinuteRetention, DefaultAlertRetention); err != nil {
+		b.Fatal(err)
+	}
+	var rows int64
+	if err := h.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM chunks").Scan(&rows); err != nil {
+		b.Fatal(err)
+	}
+	benchf("%d series × %d days written in %v; %d chunks; load %s", len(pts), *benchQueryDays, time.Since(start).Round(time.Second), rows, loadAvg())
+	for _, q := range []struct {
+		name    string
+		from    time.Time
+		step    int64
+		minutes bool
+	}{
+		{"raw-1h", end.Add(-time.Hour), 10, false},
+		{"raw-24h", end.Add(-24 * time.Hour), 60, false},
+		{"minute-all", t0, 600, true},
+	} {
+		b.Run(q.name, func(b *testing.B) {
+			for i := range b.N {
+				id, err := h.lookup(ctx, pts[(i*97)%len(pts)].key)
+				if err != nil {
+					b.Fatal(err)
+				}
+				got, err := h.query(ctx, id, q.from.Unix(), end.Unix(), q.step, q.minutes, end.Add(-DefaultMinuteRetention).Unix())
+				if err != nil || len(got) == 0 {
+					b.Fatalf("query: %d buckets, %v", len(got), err)
+				}
+			}
+		})
+	}
+}
