@@ -87,9 +87,10 @@ type storeResult struct {
 	first          usage      // the first write, which adds every series
 	writes         usageStats // the other passes' writes: the head in memory
 	flush          usageStats // the write that starts a block, writing the previous one
+	fold           usageStats // maintain that folded minute chunks into hour chunks
 	idle           usageStats // maintain otherwise
 	rawRows        int64      // raw chunks
-	minuteRows     int64      // minute chunks
+	minuteRows     int64      // minute chunks, per block or folded per hour
 	rawPoints      int64
 	minutePoints   int64
 	fileBytes      int64 // monitor.db after a WAL checkpoint
@@ -119,13 +120,14 @@ func (r storeResult) String() string {
 		"  first write (adds every series): wall %v, CPU %v\n"+
 		"  write per pass (in memory): %s\n"+
 		"  write that starts a block (writes the last 5 minutes, raw and minute chunks): %s\n"+
+		"  maintain that folded (%d ids a batch): %s\n"+
 		"  maintain in other passes: %s\n"+
 		"  %d raw points in %d chunks, %.1f bytes each; %d minute points in %d chunks, %.1f bytes each; series table %.1f MiB\n"+
 		"  monitor.db %.1f MiB after checkpoint, WAL at most %.1f MiB\n"+
 		"  query of one series over the run: raw at 10 s wall %v, by minute wall %v\n"+
 		"  per day: %.2f GiB raw + %.2f GiB minute points; steady state (24h raw, 14 days minute): %.1f GiB",
 		r.series, r.passes, time.Duration(r.passes)*DefaultInterval,
-		ms(r.first.wall), ms(r.first.cpu), &r.writes, &r.flush, &r.idle,
+		ms(r.first.wall), ms(r.first.cpu), &r.writes, &r.flush, foldBatchIDs, &r.fold, &r.idle,
 		r.rawPoints, r.rawRows, float64(r.rawBytes)/float64(r.rawPoints), r.minutePoints, r.minuteRows,
 		float64(r.minuteBytes)/float64(r.minutePoints), float64(r.seriesBytes)/mib,
 		float64(r.fileBytes)/mib, float64(r.maxWALBytes)/mib, ms(r.rawQuery.wall), ms(r.minuteQuery.wall),
@@ -179,13 +181,18 @@ func runStore(ctx context.Context, dir string, series, passes int, logf func(str
 		if mt, err = startMeter(); err != nil {
 			return res, err
 		}
+		before := h.fold
 		if err := h.maintain(ctx, at, DefaultRawRetention, DefaultMinuteRetention, DefaultAlertRetention); err != nil {
 			return res, err
 		}
 		if u, err = mt.stop(); err != nil {
 			return res, err
 		}
-		res.idle.add(u)
+		if h.fold != before {
+			res.fold.add(u)
+		} else {
+			res.idle.add(u)
+		}
 		if st, err := os.Stat(wal); err == nil {
 			res.maxWALBytes = max(res.maxWALBytes, st.Size())
 		}
@@ -253,12 +260,12 @@ func runStore(ctx context.Context, dir string, series, passes int, logf func(str
 		dst *int64
 	}{
 		{"SELECT COUNT(*) FROM chunks WHERE tier = 0", &res.rawRows},
-		{"SELECT COUNT(*) FROM chunks WHERE tier = 1", &res.minuteRows},
+		{"SELECT COUNT(*) FROM chunks WHERE tier > 0", &res.minuteRows},
 		{"SELECT COALESCE(SUM(n), 0) FROM chunks WHERE tier = 0", &res.rawPoints},
-		{"SELECT COALESCE(SUM(n), 0) FROM chunks WHERE tier = 1", &res.minutePoints},
+		{"SELECT COALESCE(SUM(n), 0) FROM chunks WHERE tier > 0", &res.minutePoints},
 		{"SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name = 'chunks'", &res.rawBytes},
 		{"SELECT COALESCE(SUM(length(data)), 0) FROM chunks WHERE tier = 0", &rawBlob},
-		{"SELECT COALESCE(SUM(length(data)), 0) FROM chunks WHERE tier = 1", &minuteBlob},
+		{"SELECT COALESCE(SUM(length(data)), 0) FROM chunks WHERE tier > 0", &minuteBlob},
 		{"SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name = 'series' OR name LIKE 'sqlite_autoindex_series%'", &res.seriesBytes},
 	} {
 		if err := h.db.QueryRowContext(ctx, q.sql).Scan(q.dst); err != nil {
@@ -292,7 +299,8 @@ func BenchmarkHistoryStore(b *testing.B) {
 		raw, minute, steady := res.perDay()
 		b.ReportMetric(float64(res.writes.mean().cpu.Microseconds())/1000, "write-cpu-ms/pass")
 		b.ReportMetric(float64(res.flush.mean().cpu.Microseconds())/1000, "block-write-cpu-ms")
-		all := res.writes.sum.cpu + res.flush.sum.cpu + res.idle.sum.cpu
+		b.ReportMetric(float64(res.fold.mean().cpu.Microseconds())/1000, "fold-cpu-ms")
+		all := res.writes.sum.cpu + res.flush.sum.cpu + res.fold.sum.cpu + res.idle.sum.cpu
 		b.ReportMetric(float64(all.Microseconds())/1000/float64(res.passes-1), "all-cpu-ms/pass")
 		b.ReportMetric((raw+minute)/(1<<30), "GiB/day")
 		b.ReportMetric(steady/(1<<30), "GiB-steady")

@@ -366,15 +366,16 @@ func TestCostHarness(t *testing.T) {
 		t.Errorf("measured %d passes, want 2", res.passes.n)
 	}
 
-	// One simulated hour: twelve blocks of raw and minute chunks.
+	// One simulated hour: twelve blocks of raw chunks, and the minute
+	// chunks folded into one per series at the end.
 	sr, err := runStore(ctx, t.TempDir(), 2000, 360, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("store: %s", sr)
-	if sr.rawPoints != 2000*360 || sr.minutePoints != 2000*60 || sr.rawRows != 2000*12 || sr.minuteRows != 2000*12 {
+	if sr.rawPoints != 2000*360 || sr.minutePoints != 2000*60 || sr.rawRows != 2000*12 || sr.minuteRows != 2000 {
 		t.Errorf("store holds %d raw points in %d chunks and %d minute points in %d chunks, want %d in %d and %d in %d",
-			sr.rawPoints, sr.rawRows, sr.minutePoints, sr.minuteRows, 2000*360, 2000*12, 2000*60, 2000*12)
+			sr.rawPoints, sr.rawRows, sr.minutePoints, sr.minuteRows, 2000*360, 2000*12, 2000*60, 2000)
 	}
 	if sr.fileBytes <= 0 || sr.rawBytes <= 0 || sr.minuteBytes <= 0 {
 		t.Errorf("store sizes: file %d, raw %d, minute %d bytes; want all positive", sr.fileBytes, sr.rawBytes, sr.minuteBytes)

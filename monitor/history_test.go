@@ -152,6 +152,10 @@ func TestHistoryRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.close() })
+	var pageSize int
+	if err := h.db.QueryRowContext(ctx, "PRAGMA page_size").Scan(&pageSize); err != nil || pageSize != 16384 {
+		t.Errorf("page size %d (%v), want 16384 in a new file", pageSize, err)
+	}
 	// The same block again, after the restart.
 	if err := h.write(ctx, t0.Add(30*time.Second), []point{{key, 3}}); err != nil {
 		t.Fatal(err)
@@ -386,4 +390,122 @@ func TestSeriesValidation(t *testing.T) {
 	if total != n {
 		t.Errorf("points cover %d samples, want all %d", total, n)
 	}
+}
+
+// TestHistoryFold folds three hours of five series two ids at a time, so
+// hours are read half folded, and checks every minute after each step; a
+// point written late into a folded hour lands on the hour's row; a
+// reopened store knows how far folding got.
+func TestHistoryFold(t *testing.T) {
+	ctx := testCtx(t, 60*time.Second)
+	dir := t.TempDir()
+	h, err := openHistory(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.close() })
+	h.fold.batchIDs, h.fold.budgetRows = 2, 12
+	const nSeries = 5
+	keys := make([]point, nSeries)
+	for j := range keys {
+		keys[j].key = seriesKey{cluster: "c1", node: fmt.Sprintf("10.0.0.%d:7000", j), metric: mUsedMemory}
+	}
+	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	value := func(j, i int) float64 { return float64(j*100_000 + i) }
+	const passes = 3 * 360
+	// Minute m of series j holds the values of passes 6m … 6m+5, plus
+	// extra[j][m] from late points.
+	extra := map[[2]int]float64{}
+	check := func(when string) {
+		t.Helper()
+		for j := range keys {
+			id, err := h.lookup(ctx, keys[j].key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := h.query(ctx, id, t0.Unix(), t0.Add(3*time.Hour).Unix(), 60, true, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 180 {
+				t.Fatalf("%s: series %d: %d minutes, want 180", when, j, len(got))
+			}
+			for m, b := range got {
+				want := 6*value(j, 6*m) + 15
+				n := int64(6)
+				if e, ok := extra[[2]int{j, m}]; ok {
+					want += e
+					n++
+				}
+				if b.count != n || b.sum != want {
+					t.Fatalf("%s: series %d minute %d = %+v, want %d points summing to %v", when, j, m, b, n, want)
+				}
+			}
+		}
+	}
+	for i := range passes {
+		at := t0.Add(time.Duration(i) * 10 * time.Second)
+		for j := range keys {
+			keys[j].value = value(j, i)
+		}
+		if err := h.write(ctx, at, keys); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.maintain(ctx, at, 24*time.Hour, 14*24*time.Hour, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	end := t0.Add(3 * time.Hour)
+	partial := 0
+	for step := 0; h.fold.hour < end.Unix(); step++ {
+		if step > 100 {
+			t.Fatalf("folding stuck at %v, cursor %d", time.Unix(h.fold.hour, 0).UTC(), h.fold.cursor)
+		}
+		if err := h.maintain(ctx, end, 24*time.Hour, 14*24*time.Hour, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		check(fmt.Sprintf("fold step %d (hour %v, cursor %d)", step, time.Unix(h.fold.hour, 0).UTC(), h.fold.cursor))
+		if h.fold.cursor > 0 && h.fold.hour < end.Unix() {
+			partial++
+		}
+	}
+	if partial == 0 {
+		t.Error("no check saw an hour half folded")
+	}
+	count := func(tier int) (n int) {
+		t.Helper()
+		if err := h.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM chunks WHERE tier = ?", tier).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if m, hr := count(tierMinute), count(tierHour); m != 0 || hr != 3*nSeries {
+		t.Errorf("after folding: %d minute chunks and %d hour chunks, want 0 and %d", m, hr, 3*nSeries)
+	}
+
+	// A clock that stepped back writes into the folded 10:30.
+	late := t0.Add(30*time.Minute + 5*time.Second)
+	keys[0].value = 7
+	if err := h.write(ctx, late, keys[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.maintain(ctx, end, 24*time.Hour, 14*24*time.Hour, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	extra[[2]int{0, 30}] = 7
+	check("after a late point")
+	if m := count(tierMinute); m != 0 {
+		t.Errorf("the late point made %d minute chunks, want it on the hour's row", m)
+	}
+
+	if err := h.close(); err != nil {
+		t.Fatal(err)
+	}
+	if h, err = openHistory(dir); err != nil {
+		t.Fatal(err)
+	}
+	if h.fold.hour != end.Unix() {
+		t.Errorf("reopened: folding at %v, want %v", time.Unix(h.fold.hour, 0).UTC(), end)
+	}
+	check("reopened")
 }
