@@ -79,3 +79,19 @@ func (c *Client) Sync(ctx context.Context, link string) (*SyncLink, error) {
 func (c *Client) SetSyncCredentials(ctx context.Context, link, password string) error {
 	return c.do(ctx, http.MethodPut, "/api/v1/syncs/"+esc(link)+"/credentials", nil, map[string]string{"password": password}, nil)
 }
+
+// SyncDeleted is what deleting a link removed.
+type SyncDeleted struct {
+	Link string `json:"link"`
+	// CheckpointKeysRemoved counts the exactly-once checkpoint keys deleted
+	// from the target.
+	CheckpointKeysRemoved int `json:"checkpoint_keys_removed,omitempty"`
+}
+
+// DeleteSync retires a link that no longer runs: its positions, stored
+// password, spool and checkpoint keys go, and no migrate operation can
+// resume it afterwards. A running link is refused (409).
+func (c *Client) DeleteSync(ctx context.Context, link string) (*SyncDeleted, error) {
+	var out SyncDeleted
+	return &out, c.do(ctx, http.MethodDelete, "/api/v1/syncs/"+esc(link), nil, nil, &out)
+}

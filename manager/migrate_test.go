@@ -2,10 +2,15 @@ package manager
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/r2m-go/r2m/api"
 	"github.com/r2m-go/r2m/internal/testenv"
@@ -218,5 +223,118 @@ func TestSlotMovesGuardLinkSource(t *testing.T) {
 	}
 	if _, _, err := admin.StartOp(ctx, "dst", "migrate", api.MigrateParams{FromCluster: "src", Link: "g2"}, true); err != nil {
 		t.Errorf("a new link from the resharded source: %v", err)
+	}
+}
+
+// TestDeleteSync: a link that still runs cannot be deleted; a finished
+// exactly-once link is deleted with its checkpoint keys on the target,
+// its spool and its records, and the data stays; a password stored ahead
+// of a migration can be deleted on its own.
+func TestDeleteSync(t *testing.T) {
+	target := testenv.StartRedisCluster(t, testenv.ClusterOptions{Masters: 3})
+	src := testenv.StartRedis(t, testenv.RedisOptions{})
+	ts := startLeader(t, testenv_SharedEtcdURL(t), func(c *Config) { c.ObserveInterval = 200 * time.Millisecond })
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	admin := ts.adminClient(t)
+	op, _, err := admin.Adopt(ctx, api.AdoptParams{Name: "dst", Seed: target.Nodes[0].Addr}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSucceed(t, waitOp(t, admin, op.ID))
+	sc := src.Client(t)
+	for i := range 1000 {
+		if err := sc.Set(ctx, "k:"+strconv.Itoa(i), i, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tc := target.Client(t)
+	checkpoints := func() int {
+		var n atomic.Int64
+		err := tc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+			keys, err := c.Keys(ctx, "__r2m_ck:*").Result()
+			n.Add(int64(len(keys)))
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return int(n.Load())
+	}
+
+	// Checkpoints are written with streamed commands, not the RDB.
+	op, _, err = admin.StartOp(ctx, "dst", "migrate", api.MigrateParams{From: "redis://" + src.Addr, Link: "x1", Mode: "exactly-once", Until: "cancel"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "link x1 to stream", func() bool { l, err := admin.Sync(ctx, "x1"); return err == nil && l.State == "streaming" })
+	for i := range 200 {
+		if err := sc.Set(ctx, "s:"+strconv.Itoa(i), i, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "streamed writes to arrive", func() bool { v, err := tc.Get(ctx, "s:199").Result(); return err == nil && v == "199" })
+	if _, err := admin.CancelOp(ctx, op.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitOp(t, admin, op.ID)
+	before := checkpoints()
+	if before == 0 {
+		t.Fatal("an exactly-once link left no checkpoint keys; the test cannot show they go")
+	}
+
+	// A running link is refused, and deleted once cancelled.
+	run, _, err := admin.StartOp(ctx, "dst", "migrate", api.MigrateParams{From: "redis://" + src.Addr, Link: "x2", Until: "cancel"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "link x2 to stream", func() bool { l, err := admin.Sync(ctx, "x2"); return err == nil && l.State == "streaming" })
+	if _, err := admin.DeleteSync(ctx, "x2"); !api.IsStatus(err, 409) || !strings.Contains(err.Error(), run.ID) {
+		t.Errorf("delete of a streaming link: %v, want 409 naming %s", err, run.ID)
+	}
+	if _, err := admin.CancelOp(ctx, run.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitOp(t, admin, run.ID)
+	if _, err := admin.DeleteSync(ctx, "x2"); err != nil {
+		t.Errorf("delete of a cancelled link: %v", err)
+	}
+
+	spool := filepath.Join(ts.DataDir, "spool", "x1")
+	if _, err := os.Stat(spool); err != nil {
+		t.Fatalf("link x1 has no spool at %s to remove: %v", spool, err)
+	}
+	got, err := admin.DeleteSync(ctx, "x1")
+	if err != nil || got.CheckpointKeysRemoved != before {
+		t.Fatalf("delete x1 = %+v, %v; want %d checkpoint keys removed", got, err, before)
+	}
+	if n := checkpoints(); n != 0 {
+		t.Errorf("%d checkpoint keys left on the target", n)
+	}
+	if _, err := os.Stat(spool); !os.IsNotExist(err) {
+		t.Errorf("spool of x1 after delete: %v, want gone", err)
+	}
+	for _, l := range []string{"x1", "x2"} {
+		if _, err := admin.Sync(ctx, l); !api.IsStatus(err, 404) {
+			t.Errorf("link %s after delete: %v, want 404", l, err)
+		}
+	}
+	if n, err := tc.DBSize(ctx).Result(); err != nil || n != 1200 {
+		t.Errorf("target keys after delete = %d, %v; want the 1,200 migrated", n, err)
+	}
+
+	// A stored password alone, and a link that never was.
+	if err := admin.SetSyncCredentials(ctx, "x3", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.DeleteSync(ctx, "x3"); err != nil {
+		t.Errorf("delete of a password-only link: %v", err)
+	}
+	if _, err := admin.DeleteSync(ctx, "x3"); !api.IsStatus(err, 404) {
+		t.Errorf("second delete of x3: %v, want 404", err)
+	}
+	// The name can be used again: a fresh copy, not a resume.
+	if _, _, err := admin.StartOp(ctx, "dst", "migrate", api.MigrateParams{From: "redis://" + src.Addr, Link: "x1"}, true); err != nil {
+		t.Errorf("migrate dry run with a deleted link's name: %v", err)
 	}
 }

@@ -513,4 +513,6 @@ func (s *Server) syncRoutes() {
 	s.handle("GET /api/v1/syncs/{link}", route{role: meta.Viewer, h: s.getSync})
 	s.handle("PUT /api/v1/syncs/{link}/credentials", route{role: meta.Operator, mutating: true, audited: true,
 		target: func(r *http.Request) string { return r.PathValue("link") }, h: s.setSyncCredentials})
+	s.handle("DELETE /api/v1/syncs/{link}", route{role: meta.Operator, mutating: true,
+		target: func(r *http.Request) string { return r.PathValue("link") }, h: s.deleteSync})
 }

@@ -25,10 +25,17 @@ func slotMovers() []string { return []string{"reshard", "rebalance", "scale", "r
 
 func movesSlots(kind string) bool { return slices.Contains(slotMovers(), kind) }
 
-// linkReads reports whether a link in this state may still read its
-// source: only a stopped link never resumes. A blocked one can be run
-// again by a new migrate operation with its name.
-func linkReads(state string) bool { return state != meta.SyncStopped }
+// linkReads reports whether a link in this state reads its source now or
+// will when its operation goes on: a paused link is resumed by its
+// operation. A stopped or blocked link reads nothing until a new migrate
+// operation resumes it, which checkLinkReuse refuses after slots moved.
+func linkReads(state string) bool {
+	switch state {
+	case meta.SyncFullSync, meta.SyncStreaming, meta.SyncPaused:
+		return true
+	}
+	return false
+}
 
 // checkNoLinkReads refuses to move slots of cluster while a migration link
 // reads from it.
@@ -52,12 +59,8 @@ func (s *Server) checkNoLinkReads(ctx context.Context, cluster string) error {
 		if l.Source.Kind != "cluster" || l.Source.Cluster != cluster || !linkReads(l.State) {
 			continue
 		}
-		how := "let it catch up, or cancel it"
-		if l.State == meta.SyncBlocked {
-			how = "it is blocked; a new migrate operation with link " + l.ID + " would resume it, so finish that first"
-		}
-		return conflict("cluster %q is the source of migration link %s (%s, operation %s): moving its slots while the link reads them can lose keys on the target (a key's delete and its re-creation arrive through different shards); %s",
-			cluster, l.ID, l.State, l.Op, how)
+		return conflict("cluster %q is the source of migration link %s (%s, operation %s): moving its slots while the link reads them can lose keys on the target (a key's delete and its re-creation arrive through different shards); let it catch up, or cancel it",
+			cluster, l.ID, l.State, l.Op)
 	}
 	return nil
 }

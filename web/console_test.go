@@ -691,8 +691,9 @@ func testViewer(t *testing.T, r *consoleRun) {
 // in the console: from the operation's page to the link's, which must show,
 // without a reload, the one source shard streaming with every key the
 // snapshot copied and no lag, and again no lag after later writes have
-// reached the cluster. The operation is then cancelled from its page, and a
-// viewer reads both migration pages without a control.
+// reached the cluster. The operation is then cancelled from its page, a
+// viewer reads both migration pages without a control, and a second,
+// finished link is deleted from its page.
 func testMigration(t *testing.T, r *consoleRun) {
 	a, ctx := r.admin, ctxFor(t, time.Minute)
 	src := testenv.StartRedis(t, testenv.RedisOptions{})
@@ -795,6 +796,32 @@ func testMigration(t *testing.T, r *consoleRun) {
 		t.Errorf("the viewer sees %d shards with the copied keys on the link's page, want 1", n)
 	}
 	v.noErrors()
+
+	// A finished link is deleted from its page (the first link stays for
+	// the screenshots, so a second one is made): two clicks, then the list
+	// without it.
+	op2, _, err := r.p.Admin.StartOp(ctx, r.cluster, "migrate", api.MigrateParams{From: "redis://" + src.Addr, Link: "console-mig-2"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the second migration to finish", 30*time.Second, func() bool {
+		o, err := r.p.Admin.Op(ctx, op2.ID)
+		return err == nil && o.Done()
+	})
+	a.open("/migrations/console-mig-2")
+	a.click("#mig-delete")
+	a.click("#mig-delete")
+	a.wait("the list after the delete", `location.pathname === "/migrations" && document.body.dataset.ready === "true"`, 10*time.Second)
+	if n := a.count(`#migrations tr[data-link="console-mig-2"]`); n != 0 {
+		t.Errorf("the deleted link still has %d rows in the list", n)
+	}
+	if n := a.count(`#migrations tr[data-link="console-mig"]`); n != 1 {
+		t.Errorf("the first link has %d rows after the other was deleted, want 1", n)
+	}
+	if _, err := r.p.Admin.Sync(ctx, "console-mig-2"); !api.IsStatus(err, 404) {
+		t.Errorf("the deleted link through the API: %v, want 404", err)
+	}
+	a.noErrors()
 }
 
 // testClientConfig edits an app's client config from its page.

@@ -192,8 +192,36 @@ of a 10-minute link outage, a WARNING says so.`,
 		op, _, err := c.StartOp(ctx, to, "migrate", params, false)
 		return followOperation(cmd, f, &o, c, op, nil, err)
 	}
-	cmd.AddCommand(newMigrateStatusCommand(f), newMigrateVerifyCommand(f), newMigrateRunCommand())
+	cmd.AddCommand(newMigrateStatusCommand(f), newMigrateVerifyCommand(f), newMigrateRunCommand(), newMigrateDeleteCommand(f))
 	return cmd
+}
+
+func newMigrateDeleteCommand(f *apiFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete LINK",
+		Short: "Retire a link that no longer runs: its positions, password, spool and checkpoint keys go",
+		Long: "Retire a sync link for good. A stopped or blocked link is kept so that a migrate with the same --link\n" +
+			"resumes it; delete it once it will not be resumed. Its recorded positions, stored source password and\n" +
+			"spool go, and for an exactly-once link its __r2m_ck:* checkpoint keys are deleted from the target.\n" +
+			"A running link is refused: cancel its operation first. The migrated data stays.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			d, err := c.DeleteSync(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "link %s deleted", d.Link)
+			if d.CheckpointKeysRemoved > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "; %d checkpoint keys removed from the target", d.CheckpointKeysRemoved)
+			}
+			fmt.Fprintln(cmd.OutOrStdout())
+			return nil
+		},
+	}
 }
 
 func toParams(p api.MigrateParams) (map[string]any, error) {

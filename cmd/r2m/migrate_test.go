@@ -64,4 +64,11 @@ func TestMigrateCommands(t *testing.T) {
 	if err == nil || !strings.Contains(out, `content "k:7"`) {
 		t.Fatalf("migrate verify after a change:\n%s\n%v", out, err)
 	}
+	out, err = e.run(t, "", "migrate", "delete", "cli1")
+	if err != nil || !strings.Contains(out, "link cli1 deleted") {
+		t.Fatalf("migrate delete:\n%s\n%v", out, err)
+	}
+	if out, err = e.run(t, "", "migrate", "delete", "cli1"); err == nil || !strings.Contains(err.Error(), "no link") {
+		t.Fatalf("migrate delete of a deleted link:\n%s\n%v", out, err)
+	}
 }

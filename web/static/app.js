@@ -150,6 +150,9 @@
         if (el.reset) { el.reset(); }
         break;
       }
+      default:
+        // "go:/path" leaves the page, which no longer shows anything real.
+        if (then && then.startsWith("go:")) { location.href = then.slice(3); }
     }
   }
 
