@@ -136,8 +136,8 @@ func (s *Server) checkLinkReuse(ctx context.Context, link, target string, src me
 			return err
 		}
 		if op.Cluster == src.Cluster && movesSlots(op.Type) && op.CreatedAt.After(l.CreatedAt) {
-			return conflict("link %s cannot resume: operation %s (%s) moved slots of its source %s after the link started, and replaying those moves through separate shards could lose keys; give the migration another link name for a fresh full copy",
-				link, op.ID, op.Type, src.Cluster)
+			return conflict("link %s cannot resume: operation %s (%s) moved slots of its source %s after the link started, and replaying those moves through separate shards could lose keys; retire it (r2m migrate delete %s) or give the migration another link name, for a fresh full copy",
+				link, op.ID, op.Type, src.Cluster, link)
 		}
 	}
 	return nil
