@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/r2m-go/r2m/api"
+	"github.com/r2m-go/r2m/meta"
 	"github.com/r2m-go/r2m/migrate"
 )
 
@@ -192,7 +193,38 @@ of a 10-minute link outage, a WARNING says so.`,
 		op, _, err := c.StartOp(ctx, to, "migrate", params, false)
 		return followOperation(cmd, f, &o, c, op, nil, err)
 	}
-	cmd.AddCommand(newMigrateStatusCommand(f), newMigrateVerifyCommand(f), newMigrateRunCommand(), newMigrateDeleteCommand(f))
+	cmd.AddCommand(newMigrateStatusCommand(f), newMigrateVerifyCommand(f), newMigrateRunCommand(), newMigrateDeleteCommand(f),
+		newMigrateCleanupCommand())
+	return cmd
+}
+
+func newMigrateCleanupCommand() *cobra.Command {
+	var toURL, link string
+	cmd := &cobra.Command{
+		Use:   "cleanup --to-url redis://… --link NAME",
+		Short: "Remove the exactly-once checkpoint keys a `migrate run` worker left on its target",
+		Long: "cleanup deletes the __r2m_ck:* keys of one link from every master of the target, and nothing else.\n" +
+			"Run it once the worker's link is finished for good: a worker resumed afterwards would apply again what it\n" +
+			"applied after its last saved position. Links of the control plane are retired with `migrate delete`.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			dst, err := urlEndpoint(toURL)
+			if err != nil {
+				return fmt.Errorf("--to-url %w", err)
+			}
+			if err := meta.ValidateName("link", link); err != nil {
+				return fmt.Errorf("--link: %w", err)
+			}
+			n, err := migrate.RemoveCheckpoints(cmd.Context(), dst, link)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "removed %d checkpoint keys of link %s\n", n, link)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&toURL, "to-url", "", "target cluster: redis://[user:pass@]host:port")
+	cmd.Flags().StringVar(&link, "link", "local", "the worker's link name (its --link)")
 	return cmd
 }
 

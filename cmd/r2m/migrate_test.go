@@ -71,4 +71,32 @@ func TestMigrateCommands(t *testing.T) {
 	if out, err = e.run(t, "", "migrate", "delete", "cli1"); err == nil || !strings.Contains(err.Error(), "no link") {
 		t.Fatalf("migrate delete of a deleted link:\n%s\n%v", out, err)
 	}
+
+	// cleanup removes one worker link's checkpoint keys, in every slot,
+	// and nothing else.
+	tc := rc.Client(t)
+	mine := []string{"__r2m_ck:{a}:w1:standalone", "__r2m_ck:{b}:w1:standalone", "__r2m_ck:{c}:w1:0-5460"}
+	others := []string{"__r2m_ck:{a}:w2:standalone", "__r2m_ck:{a}:w10:standalone", "ck:{a}:w1:x"}
+	for _, k := range append(append([]string{}, mine...), others...) {
+		if err := tc.Set(ctx, k, "1", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err = e.run(t, "", "migrate", "cleanup", "--to-url", "redis://:dst-pw@"+rc.Nodes[0].Addr, "--link", "w1")
+	if err != nil || !strings.Contains(out, "removed 3 checkpoint keys of link w1") {
+		t.Fatalf("migrate cleanup:\n%s\n%v", out, err)
+	}
+	for _, k := range mine {
+		if n, err := tc.Exists(ctx, k).Result(); err != nil || n != 0 {
+			t.Errorf("%s after cleanup: exists %d, %v", k, n, err)
+		}
+	}
+	for _, k := range others {
+		if n, err := tc.Exists(ctx, k).Result(); err != nil || n != 1 {
+			t.Errorf("%s, not link w1's, after cleanup: exists %d, %v", k, n, err)
+		}
+	}
+	if _, err := e.run(t, "", "migrate", "cleanup", "--to-url", "redis://:dst-pw@"+rc.Nodes[0].Addr, "--link", "bad/name"); err == nil {
+		t.Error("cleanup accepted an invalid link name")
+	}
 }
