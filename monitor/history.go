@@ -177,6 +177,13 @@ func openHistory(dir string) (_ *history, err error) {
 	return h, nil
 }
 
+// writeHead writes what the head holds now.
+func (h *history) writeHead(ctx context.Context) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.flush(ctx)
+}
+
 // close writes the head and closes the database.
 func (h *history) close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

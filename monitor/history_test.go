@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -508,4 +509,30 @@ func TestHistoryFold(t *testing.T) {
 		t.Errorf("reopened: folding at %v, want %v", time.Unix(h.fold.hour, 0).UTC(), end)
 	}
 	check("reopened")
+}
+
+// TestRunEndWritesHead: when Run ends (leadership lost), the points held
+// in memory are written, not kept until this server leads again.
+func TestRunEndWritesHead(t *testing.T) {
+	st, _ := newStore(t)
+	m := newMonitor(t, Config{Store: st, Interval: time.Hour})
+	ctx := testCtx(t, 30*time.Second)
+	if err := m.hist.write(ctx, time.Now(), []point{{seriesKey{cluster: "c1", metric: mClusterOps}, 42}}); err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- m.Run(rctx) }()
+	waitFor(t, 5*time.Second, "Run to start", m.isRunning)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := m.hist.db.QueryRowContext(ctx, "SELECT COALESCE(SUM(n), 0) FROM chunks WHERE tier = ?", tierRaw).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 || m.hist.headN != 0 {
+		t.Errorf("after Run ended: %d raw points written, %d left in the head; want 1 and 0", n, m.hist.headN)
+	}
 }

@@ -137,6 +137,14 @@ func (m *Monitor) Run(ctx context.Context) error {
 	defer func() {
 		m.log.Info("stopping monitor")
 		r.close()
+		// What the head holds is written now, not when this server
+		// leads again or closes.
+		fctx, fcancel := context.WithTimeout(context.Background(), closeWait)
+		if err := m.hist.writeHead(fctx); err != nil {
+			m.metrics.errors.WithLabelValues("history").Inc()
+			m.log.Error("monitor: writing the history head", "err", err)
+		}
+		fcancel()
 		m.alerts.reset()
 		m.metrics.collecting.Set(0)
 		m.mu.Lock()
