@@ -67,7 +67,31 @@ func StartRedisCluster(tb testing.TB, opts ClusterOptions) *RedisCluster {
 	return c
 }
 
+// errJoinedElsewhere reports a fresh node that another cluster reached
+// before this one was formed. Tests of other packages run at the same time
+// and make and drop nodes on loopback: a node of theirs that still retries
+// a CLUSTER MEET handshake with an address that has since been freed sends
+// MEET to whatever server takes that port next. The node then belongs to
+// two clusters, so the formation starts again on fresh ports.
+var errJoinedElsewhere = errors.New("a node was reached by another cluster while this one formed")
+
+// formAttempts bounds how often a cluster is started again after
+// errJoinedElsewhere.
+const formAttempts = 3
+
 func startRedisCluster(dir string, opts ClusterOptions) (*RedisCluster, error) {
+	for attempt := 1; ; attempt++ {
+		c, err := startRedisClusterOnce(dir, opts)
+		if !errors.Is(err, errJoinedElsewhere) || attempt == formAttempts {
+			return c, err
+		}
+		if serr := c.stop(); serr != nil {
+			return c, errors.Join(err, serr)
+		}
+	}
+}
+
+func startRedisClusterOnce(dir string, opts ClusterOptions) (*RedisCluster, error) {
 	if opts.Masters == 0 {
 		opts.Masters = 3
 	}
@@ -124,6 +148,11 @@ func (c *RedisCluster) form(ctx context.Context) error {
 	// have to resolve epoch collisions one bump at a time.
 	for i, cl := range clients {
 		if err := cl.Do(ctx, "CLUSTER", "SET-CONFIG-EPOCH", i+1).Err(); err != nil {
+			// Redis refuses it once the node's epoch moved or it knows
+			// another node: only another cluster can have done that yet.
+			if msg := err.Error(); strings.Contains(msg, "already non-zero") || strings.Contains(msg, "any other node") {
+				err = fmt.Errorf("%w: %w", errJoinedElsewhere, err)
+			}
 			return fmt.Errorf("%s: CLUSTER SET-CONFIG-EPOCH: %w", c.Nodes[i].Addr, err)
 		}
 	}
@@ -132,7 +161,7 @@ func (c *RedisCluster) form(ctx context.Context) error {
 			return fmt.Errorf("%s: CLUSTER MEET: %w", c.Nodes[i].Addr, err)
 		}
 	}
-	if err := poll(ctx, 50*time.Millisecond, func() (bool, error) { return c.allKnowEachOther(ctx, clients), nil }); err != nil {
+	if err := poll(ctx, 50*time.Millisecond, func() (bool, error) { return c.allKnowEachOther(ctx, clients) }); err != nil {
 		return fmt.Errorf("nodes did not all meet: %w", err)
 	}
 	for mi := range m {
@@ -151,19 +180,31 @@ func (c *RedisCluster) form(ctx context.Context) error {
 }
 
 // allKnowEachOther reports whether every node lists every other node with a
-// completed handshake.
-func (c *RedisCluster) allKnowEachOther(ctx context.Context, clients []*redis.Client) bool {
-	for _, cl := range clients {
+// completed handshake. A node that lists more nodes than the cluster has
+// was reached by another cluster (errJoinedElsewhere).
+func (c *RedisCluster) allKnowEachOther(ctx context.Context, clients []*redis.Client) (bool, error) {
+	for i, cl := range clients {
 		out, err := cl.ClusterNodes(ctx).Result()
 		if err != nil {
-			return false
+			return false, nil
 		}
 		lines := strings.Split(strings.TrimSpace(out), "\n")
+		// Handshakes in flight are not counted: one may briefly sit beside
+		// the entry its node ends up with.
+		known := 0
+		for _, l := range lines {
+			if !strings.Contains(l, "handshake") {
+				known++
+			}
+		}
+		if known > len(clients) {
+			return false, fmt.Errorf("%w: %s lists %d nodes, the cluster has %d", errJoinedElsewhere, c.Nodes[i].Addr, known, len(clients))
+		}
 		if len(lines) != len(clients) || strings.Contains(out, "handshake") {
-			return false
+			return false, nil
 		}
 	}
-	return true
+	return true, nil
 }
 
 // WaitHealthy waits until every running node reports cluster_state:ok, all

@@ -206,3 +206,37 @@ func TestProxyBlockCutsAndUnblockRestores(t *testing.T) {
 		}
 	}
 }
+
+// TestFormRefusesANodeAnotherClusterReached: a node that a foreign cluster
+// node MEETs before formation (what a stale handshake of another test does
+// to a reused port) makes form fail with errJoinedElsewhere, which
+// StartRedisCluster answers by starting again on fresh ports.
+func TestFormRefusesANodeAnotherClusterReached(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	start := func() *RedisServer {
+		s, err := startRedis(dir, RedisOptions{Cluster: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Stop() })
+		return s
+	}
+	foreign := start()
+	c := &RedisCluster{opts: ClusterOptions{Masters: 2}, Nodes: []*RedisServer{start(), start()}}
+	fc := foreign.Client(t)
+	if err := fc.ClusterMeet(ctx, "127.0.0.1", strconv.Itoa(c.Nodes[1].Port)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	victim := c.Nodes[1].Client(t)
+	if err := poll(ctx, 50*time.Millisecond, func() (bool, error) {
+		out, err := victim.ClusterNodes(ctx).Result()
+		return err == nil && strings.Count(strings.TrimSpace(out), "\n") == 1 && !strings.Contains(out, "handshake"), nil
+	}); err != nil {
+		t.Fatalf("the foreign node's MEET did not land: %v", err)
+	}
+	if err := c.form(ctx); !errors.Is(err, errJoinedElsewhere) {
+		t.Fatalf("form with a node another cluster reached = %v, want errJoinedElsewhere", err)
+	}
+}
