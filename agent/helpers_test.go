@@ -271,7 +271,8 @@ func killPID(t *testing.T, pid int) {
 }
 
 // freePorts returns n distinct free ports whose cluster bus port is free
-// too.
+// too, and none of which is another's bus port (p+10000): instances in
+// cluster mode would take each other's port.
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
 	var out []int
@@ -280,7 +281,7 @@ func freePorts(t *testing.T, n int) []int {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p+10000 > 65535 || slices.Contains(out, p) {
+		if p+10000 > 65535 || slices.ContainsFunc(out, func(q int) bool { return q == p || q == p+10000 || q+10000 == p }) {
 			continue
 		}
 		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p+10000))
