@@ -27,6 +27,10 @@ type opKind struct {
 	// creates is true for operations that bring a cluster into being, which
 	// have no cluster record to check before they run.
 	creates bool
+	// movesSlots is true for operations that move slots, and so keys,
+	// between a cluster's masters: they must not run on the source of a
+	// migration link (sourceguard.go).
+	movesSlots bool
 }
 
 // opRequest is an operation request as the API received it.
@@ -86,7 +90,7 @@ func (s *Server) submitOp(ctx context.Context, kindName string, req *opRequest, 
 			return nil, nil, err
 		}
 	}
-	if movesSlots(kindName) {
+	if kind.movesSlots {
 		if err := s.checkNoLinkReads(ctx, req.Cluster); err != nil {
 			return nil, nil, err
 		}

@@ -14,15 +14,15 @@ import (
 // opKinds lists the operations the server runs.
 func (s *Server) opKinds() map[string]*opKind {
 	return map[string]*opKind{
-		"fix":         {plan: planFix, run: runFix},
-		"reshard":     {plan: planReshard, run: runMovePlan},
-		"rebalance":   {plan: planRebalance, run: runMovePlan},
+		"fix":         {plan: planFix, run: runFix, movesSlots: true},
+		"reshard":     {plan: planReshard, run: runMovePlan, movesSlots: true},
+		"rebalance":   {plan: planRebalance, run: runMovePlan, movesSlots: true},
 		"failover":    {plan: planFailover, run: runFailover},
 		"add-node":    {plan: planAddNode, run: runAddNode},
-		"remove-node": {plan: planRemoveNode, run: runRemoveNode},
+		"remove-node": {plan: planRemoveNode, run: runRemoveNode, movesSlots: true},
 		"adopt":       {plan: planAdopt, run: runAdopt, creates: true},
 		"create":      {plan: planCreate, run: runCreate, creates: true},
-		"scale":       {plan: planScale, run: runScale},
+		"scale":       {plan: planScale, run: runScale, movesSlots: true},
 		"migrate":     {plan: planMigrate, run: runMigrate},
 	}
 }

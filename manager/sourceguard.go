@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 
@@ -19,11 +18,12 @@ import (
 // cluster must not move while a link reads from it, and a link must not
 // start while slots move (docs/migration.md "Limits").
 
-// slotMovers are the operation kinds that move slots, and so keys,
-// between a cluster's masters.
-func slotMovers() []string { return []string{"reshard", "rebalance", "scale", "remove-node", "fix"} }
-
-func movesSlots(kind string) bool { return slices.Contains(slotMovers(), kind) }
+// movesSlots reports whether operations of kind move slots between a
+// cluster's masters.
+func (s *Server) movesSlots(kind string) bool {
+	k := s.kinds[kind]
+	return k != nil && k.movesSlots
+}
 
 // linkReads reports whether a link in this state reads its source now or
 // will when its operation goes on: a paused link is resumed by its
@@ -82,7 +82,7 @@ func (s *Server) checkSourceSteady(ctx context.Context, cluster string) error {
 	if err != nil {
 		return fmt.Errorf("operation %s on the source: %w", lock.Op, err)
 	}
-	if movesSlots(op.Type) {
+	if s.movesSlots(op.Type) {
 		return conflict("the source cluster %q is busy: operation %s (%s) moves its slots, and a link must not read a cluster whose slots move; wait for it, or cancel it", cluster, op.ID, op.Type)
 	}
 	return nil
@@ -125,7 +125,7 @@ func (s *Server) checkLinkReuse(ctx context.Context, link, target string, src me
 	}
 	sort.Strings(names)
 	for _, id := range names {
-		if !idMovesSlots(id) {
+		if !s.idMovesSlots(id) {
 			continue
 		}
 		op, _, err := s.store.Op(id).Get(ctx)
@@ -135,7 +135,7 @@ func (s *Server) checkLinkReuse(ctx context.Context, link, target string, src me
 		if err != nil {
 			return err
 		}
-		if op.Cluster == src.Cluster && movesSlots(op.Type) && op.CreatedAt.After(l.CreatedAt) {
+		if op.Cluster == src.Cluster && s.movesSlots(op.Type) && op.CreatedAt.After(l.CreatedAt) {
 			return conflict("link %s cannot resume: operation %s (%s) moved slots of its source %s after the link started, and replaying those moves through separate shards could lose keys; retire it (r2m migrate delete %s) or give the migration another link name, for a fresh full copy",
 				link, op.ID, op.Type, src.Cluster, link)
 		}
@@ -143,11 +143,11 @@ func (s *Server) checkLinkReuse(ctx context.Context, link, target string, src me
 	return nil
 }
 
-// idMovesSlots tells from an operation ID (newOpID) whether its kind moves
-// slots, so that only those records are read.
-func idMovesSlots(id string) bool {
-	for _, k := range slotMovers() {
-		if strings.Contains(id, "-"+k+"-") {
+// idMovesSlots tells from an operation ID (newOpID: time-kind-random)
+// whether its kind moves slots, so that only those records are read.
+func (s *Server) idMovesSlots(id string) bool {
+	for name, k := range s.kinds {
+		if k.movesSlots && strings.Contains(id, "-"+name+"-") {
 			return true
 		}
 	}

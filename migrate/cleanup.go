@@ -3,6 +3,7 @@ package migrate
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	"github.com/redis/rueidis"
 )
@@ -17,25 +18,17 @@ func RemoveCheckpoints(ctx context.Context, target Endpoint, link string) (int, 
 	if link == "" {
 		return 0, fmt.Errorf("migrate: remove checkpoints: no link named")
 	}
-	n := newNodes(target, "r2m-migrate-cleanup")
-	defer n.close()
-	masters, ok, err := clusterMasters(ctx, n, target.Addrs)
+	t, err := newTarget(ctx, target, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return 0, fmt.Errorf("migrate: remove checkpoints: %w", err)
 	}
-	addrs := target.Addrs[:1]
-	if ok {
-		addrs = addrs[:0]
-		for _, m := range masters {
-			addrs = append(addrs, m.Addr)
-		}
-	}
+	defer t.close()
 	// ckKey: ckPrefix + "{" + tag + "}:" + link + ":" + shard. Link names
 	// hold no glob characters (meta.ValidateName).
 	pattern := ckPrefix + "{*}:" + link + ":*"
 	removed := 0
-	for _, addr := range addrs {
-		c, err := n.client(addr)
+	for _, addr := range t.masterAddrs() {
+		c, err := t.client(addr)
 		if err != nil {
 			return removed, fmt.Errorf("migrate: remove checkpoints: %w", err)
 		}

@@ -66,6 +66,9 @@ func (h *history) foldHours(ctx context.Context, now int64) error {
 			return err
 		}
 	}
+	if f.hour+hourSpan > limit {
+		return nil // the usual case: nothing to fold until the hour ends
+	}
 	var maxID int64
 	if err := h.db.QueryRowContext(ctx, "SELECT COALESCE(MAX(id), 0) FROM series").Scan(&maxID); err != nil {
 		return fmt.Errorf("monitor: history: fold: %w", err)
@@ -166,8 +169,7 @@ func (h *history) foldBatch(ctx context.Context, hour, lo, hi int64) (int, error
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO chunks (tier, block, series, n, data) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (tier, block, series) DO UPDATE SET n = n + excluded.n, data = data || excluded.data`)
+	ins, err := tx.PrepareContext(ctx, appendChunkSQL)
 	if err != nil {
 		return 0, fmt.Errorf("monitor: history: fold: %w", err)
 	}

@@ -80,6 +80,11 @@ CREATE TABLE IF NOT EXISTS alert_events (
 CREATE INDEX IF NOT EXISTS alert_events_ts ON alert_events (ts);
 `
 
+// appendChunkSQL writes a chunk, or appends its segments to the chunk
+// already at its key (segments concatenate, chunk.go).
+const appendChunkSQL = `INSERT INTO chunks (tier, block, series, n, data) VALUES (?, ?, ?, ?, ?)
+	ON CONFLICT (tier, block, series) DO UPDATE SET n = n + excluded.n, data = data || excluded.data`
+
 // Chunk tiers, and the span of a chunk in seconds.
 const (
 	tierRaw    = 0
@@ -245,35 +250,49 @@ func (h *history) write(ctx context.Context, at time.Time, pts []point) error {
 			return err
 		}
 	}
-	if err := h.addSeries(ctx, ts, pts); err != nil {
-		return err
-	}
+	// One map lookup per point on this path, which runs every pass for
+	// every series; points of series not seen before wait for their ids.
 	h.headBlock = block
-	for _, p := range pts {
-		id := h.ids[p.key]
-		e := h.head[id]
-		if e == nil {
-			e = &headSeries{}
-			h.head[id] = e
+	var missing []int
+	for i, p := range pts {
+		id, ok := h.ids[p.key]
+		if !ok {
+			missing = append(missing, i)
+			continue
 		}
-		e.add(ts, p.value)
+		h.headOf(id).add(ts, p.value)
+		h.headN++
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	keys := make([]seriesKey, len(missing))
+	for j, i := range missing {
+		keys[j] = pts[i].key
+	}
+	if err := h.addSeries(ctx, ts, keys); err != nil {
+		return err // the known series' points are in; these are not
+	}
+	for _, i := range missing {
+		h.headOf(h.ids[pts[i].key]).add(ts, pts[i].value)
 		h.headN++
 	}
 	return nil
 }
 
-// addSeries gives every point's series an id, adding the new ones in one
-// transaction. Callers hold h.mu.
-func (h *history) addSeries(ctx context.Context, now int64, pts []point) error {
-	var missing []seriesKey
-	for _, p := range pts {
-		if _, ok := h.ids[p.key]; !ok {
-			missing = append(missing, p.key)
-		}
+// headOf returns series id's place in the head, making it on first use.
+func (h *history) headOf(id int64) *headSeries {
+	e := h.head[id]
+	if e == nil {
+		e = &headSeries{}
+		h.head[id] = e
 	}
-	if len(missing) == 0 {
-		return nil
-	}
+	return e
+}
+
+// addSeries gives ids to series not in h.ids, in one transaction. Callers
+// hold h.mu.
+func (h *history) addSeries(ctx context.Context, now int64, missing []seriesKey) error {
 	tx, err := h.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("monitor: history: %w", err)
@@ -371,8 +390,7 @@ func (h *history) flush(ctx context.Context) error {
 		return fmt.Errorf("monitor: history: write block: %w", err)
 	}
 	defer tx.Rollback()
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO chunks (tier, block, series, n, data) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (tier, block, series) DO UPDATE SET n = n + excluded.n, data = data || excluded.data`)
+	ins, err := tx.PrepareContext(ctx, appendChunkSQL)
 	if err != nil {
 		return fmt.Errorf("monitor: history: write block: %w", err)
 	}

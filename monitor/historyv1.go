@@ -24,8 +24,7 @@ func migrateV1(ctx context.Context, tx *sql.Tx) error {
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return err
 	}
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO chunks (tier, block, series, n, data) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (tier, block, series) DO UPDATE SET n = n + excluded.n, data = data || excluded.data`)
+	ins, err := tx.PrepareContext(ctx, appendChunkSQL)
 	if err != nil {
 		return err
 	}
